@@ -1,0 +1,62 @@
+/**
+ * Embedded PostgreSQL (PGlite 0.5, WASM) served over a local TCP socket by pglite-socket, so the ordinary
+ * `pg` driver and TypeORM code run unchanged. PGlite is ONE session: clients must use a pool of max 1
+ * and one DataSource per process — acquireDataSource() in data-source.ts does this for you.
+ *
+ *   const pg = await startEmbeddedPostgres({ dataDir: '/abs/data/pg' });   // process-wide, one per dataDir
+ *   pg.url  // postgres://postgres@127.0.0.1:PORT/postgres
+ *   await pg.close();
+ *
+ * pgvector (`vector`) and pg_trgm are loaded and created, for the datasets service.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { vector } from '@electric-sql/pglite-pgvector';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+
+export interface EmbeddedPostgres {
+  readonly url: string;
+  readonly dataDir: string;
+  readonly db: PGlite;
+  close(): Promise<void>;
+}
+
+const running = new Map<string, Promise<EmbeddedPostgres>>();
+
+export function startEmbeddedPostgres(options: { dataDir: string }): Promise<EmbeddedPostgres> {
+  const dataDir = resolve(options.dataDir);
+  let started = running.get(dataDir);
+  if (!started) {
+    started = open(dataDir);
+    running.set(dataDir, started);
+    started.catch(() => running.delete(dataDir));
+  }
+  return started;
+}
+
+async function open(dataDir: string): Promise<EmbeddedPostgres> {
+  mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir, { extensions: { vector, pg_trgm } });
+  await db.exec('CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_trgm;');
+  // Several sockets may attach (e.g. a psql for debugging) but queries are serialised by pglite-socket;
+  // CLARA's own pool uses one connection so transactions never interleave.
+  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 8 });
+  await server.start();
+  const url = `postgres://postgres@${server.getServerConn()}/postgres`;
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    dataDir,
+    db,
+    close() {
+      closing ??= (async () => {
+        running.delete(dataDir);
+        await server.stop();
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,98 @@
+// acquireDataSource against the real local PostgreSQL (a database made for this file) and the embedded PGlite.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Column, Entity, PrimaryGeneratedColumn, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { acquireDataSource } from '../src/index.js';
+import { createTestDatabase, type TestDatabase } from '../src/testing.js';
+
+@Entity('platform_note')
+class Note {
+  @PrimaryGeneratedColumn() id: number;
+  @Column('text') body: string;
+}
+@Entity('platform_tag')
+class Tag {
+  @PrimaryGeneratedColumn() id: number;
+  @Column('text') name: string;
+}
+class CreateNote1700000000001 implements MigrationInterface {
+  name = 'CreateNote1700000000001';
+  async up(q: QueryRunner) {
+    await q.query('CREATE TABLE platform_note (id serial PRIMARY KEY, body text NOT NULL)');
+  }
+  async down(q: QueryRunner) {
+    await q.query('DROP TABLE platform_note');
+  }
+}
+class CreateTag1700000000002 implements MigrationInterface {
+  name = 'CreateTag1700000000002';
+  async up(q: QueryRunner) {
+    await q.query('CREATE TABLE platform_tag (id serial PRIMARY KEY, name text NOT NULL)');
+  }
+  async down(q: QueryRunner) {
+    await q.query('DROP TABLE platform_tag');
+  }
+}
+
+describe('acquireDataSource on PostgreSQL', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('platform');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('migrates, shares one DataSource per URL and merges a second app’s entities', async () => {
+    const a = await acquireDataSource({ url: db.url, entities: [Note], migrations: [CreateNote1700000000001] });
+    const b = await acquireDataSource({ url: db.url, entities: [Tag], migrations: [CreateTag1700000000002] });
+    expect(b.dataSource).toBe(a.dataSource);
+    expect(a.embedded).toBe(false);
+    await a.dataSource.getRepository(Note).save({ body: 'hello' });
+    await b.dataSource.getRepository(Tag).save({ name: 't' });
+    expect(await a.dataSource.getRepository(Note).count()).toBe(1);
+    const applied = await a.dataSource.query('SELECT name FROM clara_migrations ORDER BY id');
+    expect(applied.map((r: { name: string }) => r.name)).toEqual(['CreateNote1700000000001', 'CreateTag1700000000002']);
+    expect(await a.ping()).toEqual({ ok: true });
+    await a.release();
+    expect(b.dataSource.isInitialized).toBe(true); // still used by b
+    await b.release();
+    expect(b.dataSource.isInitialized).toBe(false);
+  });
+
+  it('names the database in a connection failure without leaking the password', async () => {
+    await expect(acquireDataSource({ url: 'postgres://u:pw@127.0.0.1:1/nope', entities: [Note] })).rejects.toThrow(
+      /cannot connect to PostgreSQL at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/nope/,
+    );
+  });
+});
+
+describe('acquireDataSource embedded (PGlite)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'clara-pglite-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs the same TypeORM code, keeps data across reopen, serialises transactions and has pgvector + pg_trgm', async () => {
+    const a = await acquireDataSource({ dataDir: dir, entities: [Note], migrations: [CreateNote1700000000001] });
+    expect(a.embedded).toBe(true);
+    const ds = a.dataSource;
+    // Two concurrent transactions on the one-connection pool: neither sees the other's uncommitted work.
+    await Promise.all(
+      [1, 2].map((n) =>
+        ds.transaction(async (m) => {
+          await m.getRepository(Note).save({ body: `tx${n}` });
+          const mine = await m.getRepository(Note).find();
+          expect(mine.map((x) => x.body)).toContain(`tx${n}`);
+        }),
+      ),
+    );
+    const ext = await ds.query(`SELECT extname FROM pg_extension WHERE extname IN ('vector','pg_trgm') ORDER BY extname`);
+    expect(ext.map((r: { extname: string }) => r.extname)).toEqual(['pg_trgm', 'vector']);
+    expect((await ds.query(`SELECT '[1,2,3]'::vector <=> '[1,2,3]'::vector AS d`))[0].d).toBe(0);
+    await a.release();
+    const again = await acquireDataSource({ dataDir: dir, entities: [Note], migrations: [CreateNote1700000000001] });
+    expect((await again.dataSource.getRepository(Note).find()).map((n) => n.body).sort()).toEqual(['tx1', 'tx2']);
+    await again.release();
+  });
+});
