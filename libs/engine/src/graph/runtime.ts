@@ -1,0 +1,64 @@
+// Thin wrapper over onnxruntime-node sessions. Sessions are per call site (no module globals), so this works
+// unchanged inside worker threads.
+import * as ort from 'onnxruntime-node';
+import type { DType, TypedData } from './ir.js';
+
+export interface SessionOptions {
+  intraOpNumThreads?: number;
+}
+
+export interface HostValue {
+  dtype: DType;
+  dims: number[];
+  data: TypedData;
+}
+
+const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
+  float32: 'float32',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  uint8: 'uint8',
+  bool: 'bool',
+};
+
+export class Session {
+  private constructor(private readonly s: ort.InferenceSession) {}
+
+  static async create(model: Uint8Array | string, o: SessionOptions = {}): Promise<Session> {
+    const s = await ort.InferenceSession.create(model as Uint8Array, {
+      intraOpNumThreads: o.intraOpNumThreads ?? 2,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+    });
+    return new Session(s);
+  }
+
+  get inputNames(): readonly string[] {
+    return this.s.inputNames;
+  }
+
+  async run(feeds: Record<string, HostValue>, fetch?: string[]): Promise<Record<string, HostValue>> {
+    const f: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(ORT_TYPE[v.dtype], v.data as never, v.dims);
+    const r = fetch ? await this.s.run(f, fetch) : await this.s.run(f);
+    const out: Record<string, HostValue> = {};
+    for (const [k, t] of Object.entries(r)) {
+      out[k] = { dtype: t.type as DType, dims: t.dims.slice(), data: t.data as TypedData };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.s.release();
+  }
+}
+
+export const f32 = (data: Float32Array, dims: number[]): HostValue => ({ dtype: 'float32', dims, data });
+export const f64 = (data: Float64Array, dims: number[]): HostValue => ({ dtype: 'float64', dims, data });
+export const i64 = (data: ArrayLike<number>, dims: number[]): HostValue => ({
+  dtype: 'int64',
+  dims,
+  data: BigInt64Array.from(Array.from(data, (v) => BigInt(v))),
+});
