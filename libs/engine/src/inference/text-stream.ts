@@ -1,0 +1,72 @@
+/**
+ * Turns generated token ids into text as they arrive: decodes the whole sequence each time (so multi-token
+ * characters and merges come out right), holds back a trailing incomplete UTF-8 character and any tail that could
+ * still become a stop sequence, and cuts the text at the first stop sequence.
+ */
+export interface TextTokenizer {
+  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  decode(ids: number[], options?: { skipSpecialTokens?: boolean }): string;
+}
+
+export class TextStream {
+  private readonly ids: number[] = [];
+  private emitted = 0;
+  private text = '';
+  /** Character offset in the completion where each token's text starts. */
+  readonly offsets: number[] = [];
+  stopped = false;
+
+  constructor(
+    private readonly tokenizer: TextTokenizer,
+    private readonly stops: string[],
+  ) {}
+
+  /** Adds one token; returns the text that is now safe to emit (maybe ''). Sets `stopped` when a stop sequence matched. */
+  push(id: number): string {
+    this.offsets.push(this.text.length);
+    this.ids.push(id);
+    const full = this.tokenizer.decode(this.ids, { skipSpecialTokens: true });
+    this.text = full.endsWith('\uFFFD') ? full.slice(0, -1) : full;
+    let cut = -1;
+    for (const stop of this.stops) {
+      const at = this.text.indexOf(stop, Math.max(0, this.emitted - stop.length + 1));
+      if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+    }
+    if (cut >= 0) {
+      this.stopped = true;
+      this.text = this.text.slice(0, cut);
+      return this.take(this.text.length);
+    }
+    return this.take(this.text.length - this.heldBack());
+  }
+
+  /** Whatever is still held back (end of generation without a stop). */
+  flush(): string {
+    return this.take(this.text.length);
+  }
+
+  get completion(): string {
+    return this.text;
+  }
+
+  private take(upTo: number): string {
+    if (upTo <= this.emitted) return '';
+    const out = this.text.slice(this.emitted, upTo);
+    this.emitted = upTo;
+    return out;
+  }
+
+  /** Length of the longest tail of the text that is a proper prefix of a stop sequence. */
+  private heldBack(): number {
+    let hold = 0;
+    for (const stop of this.stops) {
+      for (let n = Math.min(stop.length - 1, this.text.length); n > hold; n--) {
+        if (this.text.endsWith(stop.slice(0, n))) {
+          hold = n;
+          break;
+        }
+      }
+    }
+    return Math.min(hold, this.text.length - this.emitted);
+  }
+}
