@@ -105,7 +105,7 @@ export class ReferenceModel implements ModelRunner {
     const past = cache.length;
     const T = row.tokens.length;
     // hidden states of the new positions
-    let xs = row.tokens.map((t) => Float64Array.from(emb.subarray(t * H, (t + 1) * H)));
+    let xs: Float64Array[] = row.tokens.map((t) => Float64Array.from(emb.subarray(t * H, (t + 1) * H)));
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`;
       const qs: Float64Array[] = [];
