@@ -1,0 +1,262 @@
+// Llama-family decoder (Llama, Mistral, Qwen2) emitted into a Graph, following the Hugging Face modeling code:
+// embedding → N × [RMSNorm → GQA attention with rotary → residual → RMSNorm → SwiGLU → residual] → RMSNorm → lm_head.
+// Activations are kept 2-D ([tokens, features]) so every linear is one Gemm against the untransposed HF weight.
+import type { ModelConfig } from '../io/hf-config.js';
+import { loraTensorName } from '../io/peft.js';
+import type { HostTensor } from '../io/tensor.js';
+import { type Dim, Graph } from '../graph/ir.js';
+import * as F from '../graph/ops.js';
+
+export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export type LinearModule = (typeof LINEAR_MODULES)[number];
+
+export interface LoraGraphSpec {
+  r: number;
+  /** alpha / r, or alpha / sqrt(r) for rsLoRA. */
+  scale: number;
+  targets: string[];
+  /** When true, each LoRA branch gets a `dropout.<module>` input [tokens, in] holding 0 or 1/(1-p). */
+  dropout: boolean;
+}
+
+/** How a frozen base weight [out, in] enters the graph. Default: an initializer in the graph's float type. */
+export type BaseWeightEmitter = (g: Graph, name: string, t: HostTensor) => string;
+
+export interface DecoderInputs {
+  /** int64 [batch, seq] */
+  inputIds: string;
+  /** rotary tables [seq, headDim] for the positions of inputIds; `cosQ`/`sinQ` are the same pre-multiplied by 1/sqrt(headDim). */
+  cos: string;
+  sin: string;
+  cosQ: string;
+  sinQ: string;
+  /** additive attention bias [batch, 1, nRep*seq, kvLen]: 0 where a query may attend, a large negative elsewhere. */
+  attnBias: string;
+  batch: Dim;
+  seq: Dim;
+}
+
+export interface KvHook {
+  /** Receives k, v [batch, kvHeads, seq, headDim] after rotary; returns the (possibly longer) k, v to attend over. */
+  (layer: number, k: string, v: string): { k: string; v: string; kvLen: Dim };
+}
+
+export interface DecoderOptions {
+  config: ModelConfig;
+  weights: Map<string, HostTensor>;
+  lora?: LoraGraphSpec;
+  baseWeight?: BaseWeightEmitter;
+  kv?: KvHook;
+}
+
+export interface LoraParam {
+  name: string;
+  shape: [number, number];
+  layer: number;
+  module: string;
+}
+
+/** Names and shapes of the LoRA tensors for a config (HF module paths, as in io/peft). */
+export function loraParams(c: ModelConfig, r: number, targets: string[]): LoraParam[] {
+  const dims = linearDims(c);
+  const out: LoraParam[] = [];
+  for (let l = 0; l < c.numLayers; l++)
+    for (const m of LINEAR_MODULES) {
+      if (!targets.includes(m)) continue;
+      const [o, i] = dims[m];
+      out.push({ name: loraTensorName(l, m, 'A'), shape: [r, i], layer: l, module: m });
+      out.push({ name: loraTensorName(l, m, 'B'), shape: [o, r], layer: l, module: m });
+    }
+  return out;
+}
+
+export function linearDims(c: ModelConfig): Record<LinearModule, [number, number]> {
+  const h = c.hiddenSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const m = c.intermediateSize;
+  return { q_proj: [q, h], k_proj: [kv, h], v_proj: [kv, h], o_proj: [h, q], gate_proj: [m, h], up_proj: [m, h], down_proj: [h, m] };
+}
+
+function toFloat(g: Graph, t: HostTensor): Float32Array | Float64Array {
+  return g.ftype === 'float64' ? Float64Array.from(t.data) : t.data;
+}
+
+export class DecoderBuilder {
+  private readonly weightNames = new Map<string, string>();
+  /** LoRA inputs created while building, in creation order. */
+  readonly loraInputs: LoraParam[] = [];
+  /** Dropout-mask inputs created while building: [name, tokens, in]. */
+  readonly dropoutInputs: { name: string; features: number }[] = [];
+
+  constructor(
+    readonly g: Graph,
+    readonly o: DecoderOptions,
+  ) {}
+
+  /** Frozen tensor by HF name, emitted once. */
+  weight(name: string): string {
+    const have = this.weightNames.get(name);
+    if (have) return have;
+    const t = this.o.weights.get(name);
+    if (!t) throw new Error(`checkpoint is missing ${name}`);
+    const n = this.g.initializer(name, this.g.ftype, t.shape, toFloat(this.g, t));
+    this.weightNames.set(name, n);
+    return n;
+  }
+
+  private baseWeight(name: string): string {
+    const have = this.weightNames.get(name);
+    if (have) return have;
+    if (!this.o.baseWeight) return this.weight(name);
+    const t = this.o.weights.get(name);
+    if (!t) throw new Error(`checkpoint is missing ${name}`);
+    const n = this.o.baseWeight(this.g, name, t);
+    this.weightNames.set(name, n);
+    return n;
+  }
+
+  rmsNorm(x: string, weightName: string): string {
+    const g = this.g;
+    const ms = F.reduceMean(g, F.mul(g, x, x), [-1], true);
+    const inv = F.reciprocal(g, F.sqrt(g, F.add(g, ms, g.scalar(this.o.config.rmsNormEps))));
+    return F.mul(g, F.mul(g, x, inv), this.weight(weightName));
+  }
+
+  /** y = x Wᵀ (+ b) (+ scale · dropout(x) Aᵀ Bᵀ) for a module of a layer. */
+  linear(x: string, layer: number, module: LinearModule): string {
+    const g = this.g;
+    const prefix = ['gate_proj', 'up_proj', 'down_proj'].includes(module) ? 'mlp' : 'self_attn';
+    const base = `model.layers.${layer}.${prefix}.${module}`;
+    const w = this.baseWeight(`${base}.weight`);
+    // Qwen2 biases q/k/v; Llama with attention_bias also o_proj: use whatever bias the checkpoint has.
+    const hasBias = this.o.weights.has(`${base}.bias`);
+    const y = F.gemm(g, x, w, { transB: true, c: hasBias ? this.weight(`${base}.bias`) : undefined });
+    const lora = this.o.lora;
+    if (!lora || !lora.targets.includes(module)) return y;
+    const [outF, inF] = linearDims(this.o.config)[module];
+    const aName = loraTensorName(layer, module, 'A');
+    const bName = loraTensorName(layer, module, 'B');
+    const a = g.input(aName, g.ftype, [lora.r, inF]);
+    const b = g.input(bName, g.ftype, [outF, lora.r]);
+    this.loraInputs.push({ name: aName, shape: [lora.r, inF], layer, module }, { name: bName, shape: [outF, lora.r], layer, module });
+    let xd = x;
+    if (lora.dropout) {
+      const mName = `dropout.${base}`;
+      const mask = g.input(mName, g.ftype, [g.shape(x)[0]!, inF]);
+      this.dropoutInputs.push({ name: mName, features: inF });
+      xd = F.mul(g, x, mask);
+    }
+    const t = F.gemm(g, xd, a, { transB: true });
+    return F.gemm(g, t, b, { transB: true, alpha: lora.scale, c: y });
+  }
+
+  /** Applies rotary embedding to x [..., seq, headDim] with tables [seq, headDim]: x·cos + rotate_half(x)·sin. */
+  rope(x: string, cos: string, sin: string): string {
+    const g = this.g;
+    const d = this.o.config.headDim;
+    const x1 = F.slice(g, x, [0], [d / 2], [-1]);
+    const x2 = F.slice(g, x, [d / 2], [d], [-1]);
+    const rot = F.concat(g, [F.neg(g, x2), x1], -1);
+    return F.add(g, F.mul(g, x, cos), F.mul(g, rot, sin));
+  }
+
+  /** Emits the decoder and returns the final-normed hidden states [batch*seq, hidden]. */
+  decoder(io: DecoderInputs): string {
+    const g = this.g;
+    const c = this.o.config;
+    const H = c.hiddenSize;
+    const d = c.headDim;
+    const kvH = c.numKvHeads;
+    const nRep = c.numHeads / c.numKvHeads;
+    const { batch: B, seq: T } = io;
+    const times = (a: Dim, b: Dim): Dim => (typeof a === 'number' && typeof b === 'number' ? a * b : `${a}*${b}`);
+    const N = times(B, T);
+    const bt = F.shapeOf(g, io.inputIds); // [B, T] at run time, so the same code serves dynamic shapes
+    const shapeWith = (tail: number[]) => F.concat(g, [bt, g.ints(tail)], 0);
+
+    const emb = F.gather(g, this.weight('model.embed_tokens.weight'), io.inputIds, 0);
+    let h = F.reshape(g, emb, [-1, H], [N, H]);
+    for (let l = 0; l < c.numLayers; l++) {
+      const x = this.rmsNorm(h, `model.layers.${l}.input_layernorm.weight`);
+      const q = this.linear(x, l, 'q_proj');
+      const k = this.linear(x, l, 'k_proj');
+      const v = this.linear(x, l, 'v_proj');
+      // q heads grouped by their kv head (HF repeat_kv order: head = kv * nRep + r), so no k/v copies are needed.
+      let q5 = F.reshapeTo(g, q, shapeWith([kvH, nRep, d]), [B, T, kvH, nRep, d]);
+      q5 = F.transpose(g, q5, [0, 2, 3, 1, 4]);
+      q5 = this.rope(q5, io.cosQ, io.sinQ);
+      const qg = F.reshape(g, q5, [0, kvH, -1, d], [B, kvH, times(nRep, T), d]);
+      let k4 = F.transpose(g, F.reshapeTo(g, k, shapeWith([kvH, d]), [B, T, kvH, d]), [0, 2, 1, 3]);
+      k4 = this.rope(k4, io.cos, io.sin);
+      let v4 = F.transpose(g, F.reshapeTo(g, v, shapeWith([kvH, d]), [B, T, kvH, d]), [0, 2, 1, 3]);
+      let kvLen: Dim = T;
+      if (this.o.kv) ({ k: k4, v: v4, kvLen } = this.o.kv(l, k4, v4));
+      const scores = F.add(g, F.matmul(g, qg, F.transpose(g, k4, [0, 1, 3, 2])), io.attnBias);
+      const p = F.softmax(g, scores, -1);
+      const ctx = F.matmul(g, p, v4); // [B, kvH, nRep*T, d]
+      const ctx5 = F.reshape(g, ctx, [0, kvH, nRep, -1, d], [B, kvH, nRep, T, d]);
+      const merged = F.reshape(g, F.transpose(g, ctx5, [0, 3, 1, 2, 4]), [-1, c.numHeads * d], [N, c.numHeads * d]);
+      void kvLen;
+      h = F.add(g, h, this.linear(merged, l, 'o_proj'));
+      const x2 = this.rmsNorm(h, `model.layers.${l}.post_attention_layernorm.weight`);
+      const gate = this.linear(x2, l, 'gate_proj');
+      const up = this.linear(x2, l, 'up_proj');
+      const act = F.mul(g, F.mul(g, gate, F.sigmoid(g, gate)), up);
+      h = F.add(g, h, this.linear(act, l, 'down_proj'));
+    }
+    return this.rmsNorm(h, 'model.norm.weight');
+  }
+
+  /** logits [tokens, vocab]; lm_head is embed_tokens when embeddings are tied. */
+  lmHead(hidden: string): string {
+    const name = this.o.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    return F.gemm(this.g, hidden, this.weight(name), { transB: true });
+  }
+}
+
+/**
+ * Mean cross-entropy as a weighted sum: `targets` int64 [tokens, 1] holds the next token (0 where ignored) and
+ * `weights` [tokens, 1] holds 1/count for counted positions and 0 elsewhere, so ignored labels drop out exactly.
+ */
+export function crossEntropy(g: Graph, logits: string, targets: string, weights: string): string {
+  const logp = F.logSoftmax(g, logits, -1);
+  const picked = F.gatherElements(g, logp, targets, 1);
+  return F.neg(g, F.reduceSum(g, F.mul(g, picked, weights), [0, 1], false));
+}
+
+/** HF rotary tables in float32 arithmetic: inv_freq = 1/theta^(2i/d), emb = cat(freqs, freqs). Returns [len, d]. */
+export function rotaryTables(c: ModelConfig, positions: ArrayLike<number>, scale = 1): { cos: Float32Array; sin: Float32Array } {
+  const d = c.headDim;
+  const half = d / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / Math.fround(Math.pow(c.ropeTheta, Math.fround((2 * i) / d)));
+  const cos = new Float32Array(positions.length * d);
+  const sin = new Float32Array(positions.length * d);
+  for (let p = 0; p < positions.length; p++)
+    for (let i = 0; i < half; i++) {
+      const f = Math.fround(positions[p]! * inv[i]!);
+      const cv = Math.fround(Math.cos(f)) * scale;
+      const sv = Math.fround(Math.sin(f)) * scale;
+      cos[p * d + i] = cos[p * d + half + i] = cv;
+      sin[p * d + i] = sin[p * d + half + i] = sv;
+    }
+  return { cos, sin };
+}
+
+export const MASKED = -1e30;
+
+/**
+ * Additive attention bias [batch, 1, nRep*seq, seq] for right- or left-padded rows: query i attends key j iff
+ * j <= i and key j is a real token (attention mask 1), as HF's causal mask combined with the padding mask.
+ */
+export function attentionBias(attentionMask: ArrayLike<number>, batch: number, seq: number, nRep: number, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
+  const out = dtype === 'float64' ? new Float64Array(batch * nRep * seq * seq) : new Float32Array(batch * nRep * seq * seq);
+  for (let b = 0; b < batch; b++)
+    for (let r = 0; r < nRep; r++)
+      for (let i = 0; i < seq; i++) {
+        const row = ((b * nRep + r) * seq + i) * seq;
+        for (let j = 0; j < seq; j++) out[row + j] = j <= i && attentionMask[b * seq + j] ? 0 : MASKED;
+      }
+  return out;
+}
