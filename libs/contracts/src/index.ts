@@ -1,2 +1,3 @@
 export * from './subjects.js';
+export * from './training/index.js';
 export * from './serving/index.js';

@@ -1,0 +1,3 @@
+export * from './job.js';
+export * from './trainer.js';
+// DTO classes: import from '@clara/contracts/training/dto'.
