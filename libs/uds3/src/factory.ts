@@ -1,0 +1,62 @@
+/** Builds a Uds3 from a store selection (what the datasets service's configuration names). */
+import type { DataSource } from 'typeorm';
+import type { Embedder } from './embed/embedder.js';
+import { HashingEmbedder } from './embed/hashing-embedder.js';
+import { OnnxEmbedder } from './embed/onnx-embedder.js';
+import { ChromaVectorStore } from './stores/chroma/chroma-vector-store.js';
+import { CouchDocumentStore } from './stores/couch/couch-document-store.js';
+import type { DocumentStore, GraphStore, VectorStore } from './stores/interfaces.js';
+import { Neo4jGraphStore } from './stores/neo4j/neo4j-graph-store.js';
+import { PgDocumentStore } from './stores/postgres/pg-document-store.js';
+import { PgGraphStore } from './stores/postgres/pg-graph-store.js';
+import { PgMetadataStore } from './stores/postgres/pg-metadata-store.js';
+import { PgVectorStore } from './stores/postgres/pg-vector-store.js';
+import { HfTokenCounter, RegexTokenCounter, type TokenCounter } from './text/tokens.js';
+import { DEFAULT_UDS3_OPTIONS, Uds3, type Uds3Options } from './uds3.js';
+
+export type DocumentStoreConfig = { kind: 'postgres' } | { kind: 'couchdb'; url: string; database?: string };
+export type VectorStoreConfig = { kind: 'pgvector' } | { kind: 'chroma'; url: string; collection?: string };
+export type GraphStoreConfig = { kind: 'postgres' } | { kind: 'neo4j'; url: string; user?: string; password?: string; database?: string };
+export type EmbedderConfig = { kind: 'hashing'; dimension?: number } | { kind: 'onnx'; modelDir: string };
+
+export interface Uds3Config {
+  dataSource: DataSource;
+  documents: DocumentStoreConfig;
+  vectors: VectorStoreConfig;
+  graph: GraphStoreConfig;
+  embedder: EmbedderConfig;
+  /** Path of a Hugging Face tokenizer.json used for chunking and token counts; unset → regex word tokens. */
+  tokenizerPath?: string;
+  options?: Partial<Uds3Options>;
+}
+
+export function createDocumentStore(c: DocumentStoreConfig, ds: DataSource): DocumentStore {
+  return c.kind === 'couchdb' ? new CouchDocumentStore({ url: c.url, database: c.database }) : new PgDocumentStore(ds);
+}
+export function createVectorStore(c: VectorStoreConfig, ds: DataSource): VectorStore {
+  return c.kind === 'chroma' ? new ChromaVectorStore({ url: c.url, collection: c.collection }) : new PgVectorStore(ds);
+}
+export function createGraphStore(c: GraphStoreConfig, ds: DataSource): GraphStore {
+  return c.kind === 'neo4j' ? new Neo4jGraphStore(c) : new PgGraphStore(ds);
+}
+export async function createEmbedder(c: EmbedderConfig): Promise<Embedder> {
+  return c.kind === 'onnx' ? OnnxEmbedder.load(c.modelDir) : new HashingEmbedder(c.dimension ?? 384);
+}
+
+/** Creates the stores, the embedder and the tokenizer, and initialises the stores. Migrations must have run. */
+export async function createUds3(config: Uds3Config): Promise<Uds3> {
+  const tokens: TokenCounter = config.tokenizerPath ? await HfTokenCounter.fromFile(config.tokenizerPath) : new RegexTokenCounter();
+  const uds3 = new Uds3(
+    {
+      metadata: new PgMetadataStore(config.dataSource),
+      documents: createDocumentStore(config.documents, config.dataSource),
+      vectors: createVectorStore(config.vectors, config.dataSource),
+      graph: createGraphStore(config.graph, config.dataSource),
+    },
+    await createEmbedder(config.embedder),
+    tokens,
+    { ...DEFAULT_UDS3_OPTIONS, ...config.options },
+  );
+  await uds3.init();
+  return uds3;
+}

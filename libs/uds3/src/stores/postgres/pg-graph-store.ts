@@ -1,0 +1,97 @@
+/**
+ * Knowledge graph as two PostgreSQL tables, walked with a recursive CTE: the embedded default, and it works on
+ * a plain PostgreSQL server too. Edges are stored in both directions so the walk follows one index.
+ */
+import type { DataSource } from 'typeorm';
+import type { GraphEdge, GraphNode, ScoredId } from '../../model.js';
+import type { GraphStore } from '../interfaces.js';
+
+export class PgGraphStore implements GraphStore {
+  readonly kind = 'postgres';
+  constructor(private readonly db: DataSource) {}
+
+  async init(): Promise<void> {
+    // tables created by the UDS3 migrations
+  }
+
+  async upsert(nodes: GraphNode[], edges: GraphEdge[]): Promise<void> {
+    await this.db.transaction(async (em) => {
+      for (let i = 0; i < nodes.length; i += 5000) {
+        const part = nodes.slice(i, i + 5000);
+        await em.query(
+          `INSERT INTO ds_graph_nodes (id, kind, label) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+           ON CONFLICT (id) DO NOTHING`,
+          [part.map((n) => n.id), part.map((n) => n.kind), part.map((n) => n.label)],
+        );
+      }
+      const both = edges.flatMap((e) => [e, { src: e.dst, dst: e.src, kind: e.kind }]);
+      for (let i = 0; i < both.length; i += 5000) {
+        const part = both.slice(i, i + 5000);
+        await em.query(
+          `INSERT INTO ds_graph_edges (src, dst, kind) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+          [part.map((e) => e.src), part.map((e) => e.dst), part.map((e) => e.kind)],
+        );
+      }
+      const touched = [...new Set(edges.flatMap((e) => [e.src, e.dst]))];
+      await this.refreshDegrees(em, touched);
+    });
+  }
+
+  private async refreshDegrees(em: { query: DataSource['query'] }, ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 5000) {
+      await em.query(
+        `UPDATE ds_graph_nodes n SET degree = (SELECT count(*) FROM ds_graph_edges e WHERE e.src = n.id) WHERE n.id = ANY($1::text[])`,
+        [ids.slice(i, i + 5000)],
+      );
+    }
+  }
+
+  async expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]> {
+    if (!seedIds.length) return [];
+    // walk(node, seed, depth): breadth-first from each seed; hubs are reached but not expanded further.
+    const rows = await this.db.query(
+      `WITH RECURSIVE walk(node, seed, depth) AS (
+         SELECT n.id, n.id, 0 FROM ds_graph_nodes n WHERE n.id = ANY($1::text[])
+         UNION
+         SELECT e.dst, w.seed, w.depth + 1
+         FROM walk w
+         JOIN ds_graph_nodes wn ON wn.id = w.node
+         JOIN ds_graph_edges e ON e.src = w.node
+         WHERE w.depth < $2 AND (w.depth = 0 OR wn.degree <= $3)
+       ),
+       nearest AS (
+         SELECT w.node, w.seed, min(w.depth) AS depth FROM walk w JOIN ds_graph_nodes n ON n.id = w.node AND n.kind = 'chunk'
+         GROUP BY w.node, w.seed
+       )
+       SELECT substr(node, 7) AS chunk_id, sum(1.0 / depth) AS score FROM nearest GROUP BY node
+       ORDER BY score DESC, node LIMIT $4`,
+      [seedIds, hops, maxFanout, limit],
+    );
+    return rows.map((r: { chunk_id: string; score: number }) => ({ chunk_id: r.chunk_id, score: Number(r.score) }));
+  }
+
+  async deleteDocuments(documentIds: string[]): Promise<void> {
+    await this.db.transaction(async (em) => {
+      const docNodes = documentIds.map((id) => `doc:${id}`);
+      const neighbours: { dst: string }[] = await em.query(
+        `SELECT DISTINCT e2.dst FROM ds_graph_edges e1 JOIN ds_graph_edges e2 ON e2.src = e1.dst
+         WHERE e1.src = ANY($1::text[]) AND e1.kind = 'HAS_CHUNK'
+         UNION SELECT DISTINCT dst FROM ds_graph_edges WHERE src = ANY($1::text[])`,
+        [docNodes],
+      );
+      await em.query(
+        `DELETE FROM ds_graph_nodes WHERE id IN (SELECT dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND kind = 'HAS_CHUNK')`,
+        [docNodes],
+      );
+      await em.query(`DELETE FROM ds_graph_nodes WHERE id = ANY($1::text[])`, [docNodes]);
+      await this.refreshDegrees(em, neighbours.map((n) => n.dst));
+    });
+  }
+
+  async countNodes(): Promise<number> {
+    const [r] = await this.db.query(`SELECT count(*)::int AS n FROM ds_graph_nodes`);
+    return r.n;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,387 @@
+/**
+ * PostgreSQL metadata store: documents' fields and quality, chunks with their full-text vectors, MinHash LSH
+ * buckets, versions, lineage and statistics. Works the same on a PostgreSQL server and on embedded PGlite.
+ */
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Chunk, IndexedChunk, ScoredId, SearchFilter, StoredDocument } from '../../model.js';
+import { filterConditions, tsConfigFor, where } from './sql.js';
+
+export interface DocumentBatchEntry {
+  doc: StoredDocument;
+  chunks: Chunk[];
+  minhash: number[];
+  bands: string[];
+}
+
+export interface HydratedChunk extends IndexedChunk {}
+
+export interface VersionRow {
+  id: string;
+  dataset: string;
+  number: number;
+  manifest_hash: string;
+  selection: Record<string, unknown>;
+  item_count: number;
+  token_count: number;
+  created_by: string | null;
+  created_at: string;
+}
+
+export interface VersionItem {
+  ord: number;
+  chunk_id: string;
+  document_id: string;
+  content_hash: string;
+  content: string;
+  title: string;
+  domain: string;
+  document_type: string;
+  quality_score: number;
+  token_count: number;
+  pair: { messages: { role: string; content: string }[]; alpaca?: { instruction: string; input: string; output: string } } | null;
+}
+
+export interface ManifestEntry {
+  chunk_id: string;
+  content_hash: string;
+}
+
+export const DEFAULT_TS_CONFIGS: Record<string, string> = { de: 'german', en: 'english' };
+
+export class PgMetadataStore {
+  constructor(
+    private readonly db: DataSource,
+    private readonly tsConfigs: Record<string, string> = DEFAULT_TS_CONFIGS,
+  ) {}
+
+  transaction<T>(work: (em: EntityManager) => Promise<T>): Promise<T> {
+    return this.db.transaction(work);
+  }
+
+  /** Replaces the documents (same id → old chunks, buckets go) inside the caller's transaction. */
+  async writeDocuments(em: EntityManager, batch: DocumentBatchEntry[]): Promise<void> {
+    if (!batch.length) return;
+    const ids = batch.map((b) => b.doc.id);
+    await em.query(`DELETE FROM ds_documents WHERE id = ANY($1::text[])`, [ids]);
+    const col = <T>(f: (b: DocumentBatchEntry) => T) => batch.map(f);
+    await em.query(
+      `INSERT INTO ds_documents (id, title, domain, document_type, source, language, metadata, content_hash, token_count,
+         chunk_count, quality_score, quality, minhash, pair)
+       SELECT u.id, u.title, u.domain, u.document_type, u.source, u.language, u.metadata::jsonb, u.content_hash, u.token_count,
+         u.chunk_count, u.quality_score, u.quality::jsonb, translate(u.minhash, '[]', '{}')::bigint[], u.pair::jsonb
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[],
+         $10::int[], $11::real[], $12::text[], $13::text[], $14::text[])
+         AS u(id, title, domain, document_type, source, language, metadata, content_hash, token_count, chunk_count,
+           quality_score, quality, minhash, pair)`,
+      [
+        ids,
+        col((b) => b.doc.title),
+        col((b) => b.doc.domain),
+        col((b) => b.doc.document_type),
+        col((b) => b.doc.source),
+        col((b) => b.doc.language),
+        col((b) => JSON.stringify(b.doc.metadata)),
+        col((b) => b.doc.content_hash),
+        col((b) => b.doc.token_count),
+        col((b) => b.chunks.length),
+        col((b) => b.doc.quality.score),
+        col((b) => JSON.stringify(b.doc.quality)),
+        col((b) => JSON.stringify(b.minhash)),
+        col((b) => (b.doc.pair ? JSON.stringify(b.doc.pair) : null)),
+      ],
+    );
+    const chunks = batch.flatMap((b) => b.chunks.map((c) => ({ c, doc: b.doc })));
+    for (let i = 0; i < chunks.length; i += 2000) {
+      const part = chunks.slice(i, i + 2000);
+      await em.query(
+        `INSERT INTO ds_chunks (id, document_id, seq, content, content_hash, token_count, tsv)
+         SELECT u.id, u.document_id, u.seq, u.content, u.content_hash, u.token_count,
+           setweight(to_tsvector(u.cfg::regconfig, u.title), 'A') || to_tsvector(u.cfg::regconfig, u.content)
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[])
+           AS u(id, document_id, seq, content, content_hash, token_count, cfg, title)`,
+        [
+          part.map((x) => x.c.id),
+          part.map((x) => x.c.document_id),
+          part.map((x) => x.c.seq),
+          part.map((x) => x.c.content),
+          part.map((x) => x.c.content_hash),
+          part.map((x) => x.c.token_count),
+          part.map((x) => tsConfigFor(x.doc.language, this.tsConfigs)),
+          part.map((x) => (x.c.seq === 0 ? x.doc.title : '')),
+        ],
+      );
+      await em.query(
+        `INSERT INTO ds_contents (hash, content) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (hash) DO NOTHING`,
+        [part.map((x) => x.c.content_hash), part.map((x) => x.c.content)],
+      );
+    }
+    const bands = batch.flatMap((b) => b.bands.map((band) => [band, b.doc.id]));
+    if (bands.length) {
+      await em.query(
+        `INSERT INTO ds_lsh_bands (bucket, document_id) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
+        [bands.map((x) => x[0]), bands.map((x) => x[1])],
+      );
+    }
+  }
+
+  async existingDocumentIds(ids: string[]): Promise<string[]> {
+    const rows = await this.db.query(`SELECT id FROM ds_documents WHERE id = ANY($1::text[])`, [ids]);
+    return rows.map((r: { id: string }) => r.id);
+  }
+
+  async deleteDocuments(ids: string[]): Promise<number> {
+    const rows = await this.db.query(`DELETE FROM ds_documents WHERE id = ANY($1::text[]) RETURNING id`, [ids]);
+    return (Array.isArray(rows[0]) ? rows[0] : rows).length;
+  }
+
+  /** Documents sharing at least one LSH bucket, with their signatures. */
+  async lshCandidates(bands: string[], excludeIds: string[]): Promise<{ id: string; minhash: number[] }[]> {
+    if (!bands.length) return [];
+    const rows = await this.db.query(
+      `SELECT d.id, d.minhash FROM ds_documents d
+       WHERE d.id IN (SELECT document_id FROM ds_lsh_bands WHERE bucket = ANY($1::text[])) AND NOT d.id = ANY($2::text[])`,
+      [bands, excludeIds],
+    );
+    return rows.map((r: { id: string; minhash: (string | number)[] }) => ({ id: r.id, minhash: r.minhash.map(Number) }));
+  }
+
+  /** Full-text search: the query's words OR-ed, stemmed by every configured language, ranked by ts_rank. */
+  async keywordSearch(queryText: string, k: number, filter: SearchFilter): Promise<ScoredId[]> {
+    const params: unknown[] = [queryText];
+    const configs = [...new Set([...Object.values(this.tsConfigs), 'simple'])];
+    const query = configs
+      .map((c) => `replace(plainto_tsquery('${c}', $1)::text, ' & ', ' | ')::tsquery`)
+      .join(' || ');
+    const conditions = [`c.tsv @@ q.query`, ...filterConditions(filter, params)];
+    params.push(k);
+    const rows = await this.db.query(
+      `SELECT c.id AS chunk_id, ts_rank(c.tsv, q.query) AS score
+       FROM (SELECT ${query} AS query) q, ds_chunks c JOIN ds_documents d ON d.id = c.document_id
+       ${where(conditions)}
+       ORDER BY score DESC, c.id LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map((r: { chunk_id: string; score: number }) => ({ chunk_id: r.chunk_id, score: Number(r.score) }));
+  }
+
+  /** The chunks among `ids` that pass the filter, with their documents' fields. */
+  async hydrate(ids: string[], filter: SearchFilter): Promise<Map<string, HydratedChunk>> {
+    const params: unknown[] = [ids];
+    const conditions = [`c.id = ANY($1::text[])`, ...filterConditions(filter, params)];
+    const rows: HydratedChunk[] = await this.db.query(
+      `SELECT c.id, c.document_id, c.seq, c.content, c.token_count, c.content_hash, d.title, d.domain, d.document_type,
+         d.source, d.language, d.quality_score
+       FROM ds_chunks c JOIN ds_documents d ON d.id = c.document_id ${where(conditions)}`,
+      params,
+    );
+    return new Map(rows.map((r) => [r.id, { ...r, quality_score: Number(r.quality_score) }]));
+  }
+
+  async getDocumentRow(id: string): Promise<Record<string, unknown> | undefined> {
+    const rows = await this.db.query(
+      `SELECT id, title, domain, document_type, source, language, metadata, content_hash, token_count, chunk_count,
+         quality_score, quality, pair, created_at FROM ds_documents WHERE id = $1`,
+      [id],
+    );
+    return rows[0];
+  }
+
+  async listChunks(documentId: string): Promise<Chunk[]> {
+    return this.db.query(
+      `SELECT id, document_id, seq, content, content_hash, token_count FROM ds_chunks WHERE document_id = $1 ORDER BY seq`,
+      [documentId],
+    );
+  }
+
+  /** Chunks with document fields, in stable order; used to rebuild other stores and for selections by filter. */
+  async selectChunks(filter: SearchFilter, limit: number): Promise<ManifestEntry[]> {
+    const params: unknown[] = [];
+    const conditions = filterConditions(filter, params);
+    params.push(limit);
+    return this.db.query(
+      `SELECT c.id AS chunk_id, c.content_hash FROM ds_chunks c JOIN ds_documents d ON d.id = c.document_id
+       ${where(conditions)} ORDER BY c.document_id, c.seq LIMIT $${params.length}`,
+      params,
+    );
+  }
+
+  async logSearch(queryText: string, resultCount: number, avgScore: number | null): Promise<void> {
+    await this.db.query(`INSERT INTO ds_search_log (query_text, result_count, avg_score) VALUES ($1, $2, $3)`, [
+      queryText.slice(0, 500),
+      resultCount,
+      avgScore,
+    ]);
+  }
+
+  async statistics(filter: SearchFilter = {}) {
+    const params: unknown[] = [];
+    const w = where(filterConditions(filter, params));
+    const [totals] = await this.db.query(
+      `SELECT count(*)::int AS documents, coalesce(sum(d.chunk_count), 0)::int AS chunks,
+         coalesce(sum(d.token_count), 0)::bigint AS tokens, avg(d.quality_score) AS avg_quality
+       FROM ds_documents d ${w}`,
+      params,
+    );
+    const group = async (column: string) => {
+      const rows = await this.db.query(`SELECT d.${column} AS key, count(*)::int AS n FROM ds_documents d ${w} GROUP BY 1 ORDER BY 1`, params);
+      return Object.fromEntries(rows.map((r: { key: string; n: number }) => [r.key, r.n]));
+    };
+    const histogramRows = await this.db.query(
+      `SELECT least(floor(d.quality_score * 10)::int, 9) AS bucket, count(*)::int AS n FROM ds_documents d ${w} GROUP BY 1`,
+      params,
+    );
+    const histogram = Array.from({ length: 10 }, (_, i) => ({ from: i / 10, to: (i + 1) / 10, count: 0 }));
+    for (const r of histogramRows as { bucket: number; n: number }[]) histogram[r.bucket].count = r.n;
+    const [relevance] = await this.db.query(`SELECT avg(avg_score) AS avg, count(*)::int AS n FROM ds_search_log WHERE avg_score IS NOT NULL`);
+    return {
+      total_documents: totals.documents as number,
+      total_chunks: totals.chunks as number,
+      total_tokens: Number(totals.tokens),
+      avg_quality_score: totals.avg_quality === null ? null : round3(Number(totals.avg_quality)),
+      avg_relevance_score: relevance.avg === null ? null : round3(Number(relevance.avg)),
+      searches: relevance.n as number,
+      domains: (await group('domain')) as Record<string, number>,
+      document_types: (await group('document_type')) as Record<string, number>,
+      languages: (await group('language')) as Record<string, number>,
+      quality_histogram: histogram,
+    };
+  }
+
+  // ---- versions -------------------------------------------------------------------------------------------
+
+  async findVersionByManifest(dataset: string, manifestHash: string): Promise<VersionRow | undefined> {
+    const rows = await this.db.query(`SELECT * FROM ds_versions WHERE dataset = $1 AND manifest_hash = $2`, [dataset, manifestHash]);
+    return rows[0] ? versionRow(rows[0]) : undefined;
+  }
+
+  /** Freezes the given chunks (in order) as the dataset's next version. */
+  async insertVersion(v: {
+    id: string;
+    dataset: string;
+    manifestHash: string;
+    selection: Record<string, unknown>;
+    chunkIds: string[];
+    createdBy: string | null;
+  }): Promise<VersionRow> {
+    return this.db.transaction(async (em) => {
+      // serialises version numbering per dataset
+      await em.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`ds_versions:${v.dataset}`]);
+      const [{ next }] = await em.query(`SELECT coalesce(max(number), 0) + 1 AS next FROM ds_versions WHERE dataset = $1`, [v.dataset]);
+      await em.query(
+        `INSERT INTO ds_versions (id, dataset, number, manifest_hash, selection, item_count, token_count, created_by)
+         VALUES ($1, $2, $3, $4, $5::jsonb, 0, 0, $6)`,
+        [v.id, v.dataset, next, v.manifestHash, JSON.stringify(v.selection), v.createdBy],
+      );
+      for (let i = 0; i < v.chunkIds.length; i += 5000) {
+        const part = v.chunkIds.slice(i, i + 5000);
+        await em.query(
+          `INSERT INTO ds_version_items (version_id, ord, chunk_id, document_id, content_hash, title, domain, document_type,
+             quality_score, token_count, pair)
+           SELECT $1, $2 + s.ord - 1, c.id, c.document_id, c.content_hash, d.title, d.domain, d.document_type, d.quality_score,
+             c.token_count, d.pair
+           FROM unnest($3::text[]) WITH ORDINALITY AS s(id, ord)
+           JOIN ds_chunks c ON c.id = s.id JOIN ds_documents d ON d.id = c.document_id`,
+          [v.id, i, part],
+        );
+      }
+      const [counts] = await em.query(
+        `SELECT count(*)::int AS n, coalesce(sum(token_count), 0)::bigint AS tokens FROM ds_version_items WHERE version_id = $1`,
+        [v.id],
+      );
+      if (counts.n !== v.chunkIds.length) throw new Error('chunks changed while the version was being frozen; retry');
+      await em.query(`UPDATE ds_versions SET item_count = $2, token_count = $3 WHERE id = $1`, [v.id, counts.n, counts.tokens]);
+      const [row] = await em.query(`SELECT * FROM ds_versions WHERE id = $1`, [v.id]);
+      return versionRow(row);
+    });
+  }
+
+  async getVersion(idOrRef: string): Promise<VersionRow | undefined> {
+    const at = idOrRef.lastIndexOf('@');
+    const rows =
+      at > 0
+        ? await this.db.query(`SELECT * FROM ds_versions WHERE dataset = $1 AND number = $2`, [
+            idOrRef.slice(0, at),
+            Number(idOrRef.slice(at + 1).replace(/^v/, '')) || -1,
+          ])
+        : await this.db.query(`SELECT * FROM ds_versions WHERE id = $1`, [idOrRef]);
+    return rows[0] ? versionRow(rows[0]) : undefined;
+  }
+
+  async listVersions(dataset?: string): Promise<VersionRow[]> {
+    const rows = dataset
+      ? await this.db.query(`SELECT * FROM ds_versions WHERE dataset = $1 ORDER BY number`, [dataset])
+      : await this.db.query(`SELECT * FROM ds_versions ORDER BY dataset, number`);
+    return rows.map(versionRow);
+  }
+
+  async diffVersions(a: string, b: string) {
+    const rows = await this.db.query(
+      `SELECT coalesce(x.chunk_id, y.chunk_id) AS chunk_id,
+         CASE WHEN x.chunk_id IS NULL THEN 'added' WHEN y.chunk_id IS NULL THEN 'removed'
+              WHEN x.content_hash <> y.content_hash THEN 'changed' ELSE 'same' END AS change
+       FROM (SELECT chunk_id, content_hash FROM ds_version_items WHERE version_id = $1) x
+       FULL OUTER JOIN (SELECT chunk_id, content_hash FROM ds_version_items WHERE version_id = $2) y ON x.chunk_id = y.chunk_id
+       ORDER BY 1`,
+      [a, b],
+    );
+    const out = { added: [] as string[], removed: [] as string[], changed: [] as string[], unchanged: 0 };
+    for (const r of rows as { chunk_id: string; change: string }[]) {
+      if (r.change === 'same') out.unchanged++;
+      else out[r.change as 'added' | 'removed' | 'changed'].push(r.chunk_id);
+    }
+    return out;
+  }
+
+  /** Streams a version's items in `ord` order, `batch` rows at a time (keyset pagination, bounded memory). */
+  async *versionItems(versionId: string, batch = 1000): AsyncGenerator<VersionItem> {
+    let after = -1;
+    for (;;) {
+      const rows: VersionItem[] = await this.db.query(
+        `SELECT i.ord, i.chunk_id, i.document_id, i.content_hash, k.content, i.title, i.domain, i.document_type, i.quality_score,
+           i.token_count, i.pair
+         FROM ds_version_items i JOIN ds_contents k ON k.hash = i.content_hash
+         WHERE i.version_id = $1 AND i.ord > $2 ORDER BY i.ord LIMIT $3`,
+        [versionId, after, batch],
+      );
+      for (const r of rows) yield r;
+      if (rows.length < batch) return;
+      after = rows[rows.length - 1].ord;
+    }
+  }
+
+  async addLineage(versionId: string, trainingJobId: string, relation = 'trained_on'): Promise<void> {
+    await this.db.query(
+      `INSERT INTO ds_lineage (version_id, training_job_id, relation) VALUES ($1, $2, $3)
+       ON CONFLICT (version_id, training_job_id) DO UPDATE SET relation = EXCLUDED.relation`,
+      [versionId, trainingJobId, relation],
+    );
+  }
+
+  async lineageOfVersion(versionId: string): Promise<{ training_job_id: string; relation: string; created_at: string }[]> {
+    return this.db.query(`SELECT training_job_id, relation, created_at FROM ds_lineage WHERE version_id = $1 ORDER BY created_at`, [versionId]);
+  }
+
+  async versionsOfJob(jobId: string): Promise<{ version_id: string; dataset: string; number: number; relation: string }[]> {
+    return this.db.query(
+      `SELECT l.version_id, v.dataset, v.number, l.relation FROM ds_lineage l JOIN ds_versions v ON v.id = l.version_id
+       WHERE l.training_job_id = $1 ORDER BY v.dataset, v.number`,
+      [jobId],
+    );
+  }
+}
+
+function versionRow(r: Record<string, unknown>): VersionRow {
+  return {
+    id: r.id as string,
+    dataset: r.dataset as string,
+    number: Number(r.number),
+    manifest_hash: r.manifest_hash as string,
+    selection: r.selection as Record<string, unknown>,
+    item_count: Number(r.item_count),
+    token_count: Number(r.token_count),
+    created_by: (r.created_by as string) ?? null,
+    created_at: r.created_at instanceof Date ? r.created_at.toISOString() : String(r.created_at),
+  };
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;

@@ -1,0 +1,94 @@
+/**
+ * Vectors in PostgreSQL with pgvector (HNSW, cosine): the embedded default (PGlite ships pgvector). A server
+ * without the extension fails at init with a message saying so: use the Chroma adapter there.
+ */
+import type { DataSource } from 'typeorm';
+import type { ScoredId, SearchFilter } from '../../model.js';
+import type { VectorRecord, VectorStore } from '../interfaces.js';
+import { filterConditions } from './sql.js';
+
+export class PgVectorStore implements VectorStore {
+  readonly kind = 'pgvector';
+  private table = '';
+  constructor(private readonly db: DataSource) {}
+
+  async init(dimension: number): Promise<void> {
+    const [ext] = await this.db.query(`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'vector'`);
+    if (!ext.n) {
+      throw new Error('PostgreSQL vector store needs the pgvector extension, which this server lacks; set UDS3_VECTOR_STORE=chroma');
+    }
+    await this.db.query(`CREATE EXTENSION IF NOT EXISTS vector`);
+    // No foreign key to ds_chunks: vectors are written before the metadata commits (see Uds3.ingest).
+    // One table per dimension: a different embedder never mixes its vectors with another's.
+    this.table = `ds_vectors_${dimension}`;
+    await this.db.query(
+      `CREATE TABLE IF NOT EXISTS ${this.table} (
+         chunk_id text PRIMARY KEY,
+         document_id text NOT NULL,
+         domain text NOT NULL,
+         document_type text NOT NULL,
+         source text NOT NULL,
+         language text NOT NULL,
+         quality_score real NOT NULL,
+         embedding vector(${dimension}) NOT NULL)`,
+    );
+    await this.db.query(`CREATE INDEX IF NOT EXISTS ${this.table}_document ON ${this.table} (document_id)`);
+    await this.db.query(`CREATE INDEX IF NOT EXISTS ${this.table}_hnsw ON ${this.table} USING hnsw (embedding vector_cosine_ops)`);
+  }
+
+  async upsert(records: VectorRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i += 1000) {
+      const part = records.slice(i, i + 1000);
+      await this.db.query(
+        `INSERT INTO ${this.table} (chunk_id, document_id, domain, document_type, source, language, quality_score, embedding)
+         SELECT u.id, u.doc, u.domain, u.type, u.source, u.language, u.quality, u.v::vector
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::real[], $8::text[])
+           AS u(id, doc, domain, type, source, language, quality, v)
+         ON CONFLICT (chunk_id) DO UPDATE SET embedding = EXCLUDED.embedding, document_id = EXCLUDED.document_id,
+           domain = EXCLUDED.domain, document_type = EXCLUDED.document_type, source = EXCLUDED.source,
+           language = EXCLUDED.language, quality_score = EXCLUDED.quality_score`,
+        [
+          part.map((r) => r.chunk.id),
+          part.map((r) => r.chunk.document_id),
+          part.map((r) => r.chunk.domain),
+          part.map((r) => r.chunk.document_type),
+          part.map((r) => r.chunk.source),
+          part.map((r) => r.chunk.language),
+          part.map((r) => r.chunk.quality_score),
+          part.map((r) => vectorLiteral(r.embedding)),
+        ],
+      );
+    }
+  }
+
+  async query(embedding: Float32Array, k: number, filter: SearchFilter): Promise<ScoredId[]> {
+    const params: unknown[] = [vectorLiteral(embedding)];
+    const conditions = filterConditions(filter, params, 'v', 'document_id');
+    params.push(k);
+    const filtered = conditions.length > 0;
+    // Filter fields live in the vector table itself. HNSW yields ef_search candidates before the filter, so widen it.
+    const sql = `SELECT v.chunk_id, 1 - (v.embedding <=> $1::vector) AS score FROM ${this.table} v
+         ${filtered ? `WHERE ${conditions.join(' AND ')}` : ''}
+         ORDER BY v.embedding <=> $1::vector LIMIT $${params.length}`;
+    const rows = await this.db.transaction(async (em) => {
+      await em.query(`SET LOCAL hnsw.ef_search = ${Math.min(1000, Math.max(40, k * (filtered ? 4 : 1)))}`);
+      return em.query(sql, params);
+    });
+    return rows.map((r: { chunk_id: string; score: number }) => ({ chunk_id: r.chunk_id, score: Number(r.score) }));
+  }
+
+  async deleteByDocuments(documentIds: string[]): Promise<void> {
+    await this.db.query(`DELETE FROM ${this.table} WHERE document_id = ANY($1::text[])`, [documentIds]);
+  }
+
+  async count(): Promise<number> {
+    const [r] = await this.db.query(`SELECT count(*)::int AS n FROM ${this.table}`);
+    return r.n;
+  }
+
+  async close(): Promise<void> {}
+}
+
+export function vectorLiteral(v: Float32Array): string {
+  return `[${Array.from(v, (x) => (Number.isFinite(x) ? x : 0)).join(',')}]`;
+}

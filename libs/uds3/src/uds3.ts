@@ -1,0 +1,455 @@
+/**
+ * UDS3: the dataset system's use cases over the configured stores — ingestion, hybrid search, statistics,
+ * versions (freeze, diff, lineage). Apps stay thin: they validate transport details and call these.
+ */
+import { createHash } from 'node:crypto';
+import type { Embedder } from './embed/embedder.js';
+import { Uds3InputError, Uds3NotFoundError } from './errors.js';
+import type { Chunk, DocumentInput, GraphEdge, GraphNode, IndexedChunk, InstructionPair, ScoredId, SearchFilter, SearchType, StoredDocument } from './model.js';
+import { estimatedJaccard, lshBands, minhash } from './quality/minhash.js';
+import { DEFAULT_QUALITY_RULES, scoreQuality, withNearDuplicate, type QualityRules } from './quality/quality.js';
+import { fuse } from './search/fusion.js';
+import { parseFilter, parseSearchRequest, type SearchQuery } from './search/request.js';
+import type { DocumentStore, GraphStore, VectorStore } from './stores/interfaces.js';
+import type { DocumentBatchEntry, PgMetadataStore, VersionRow } from './stores/postgres/pg-metadata-store.js';
+import { chunkText, type ChunkOptions } from './text/chunker.js';
+import { entityNodeId, extractCitations, extractKeywords, queryKeywords } from './text/entities.js';
+import type { TokenCounter } from './text/tokens.js';
+
+export interface Uds3Stores {
+  metadata: PgMetadataStore;
+  documents: DocumentStore;
+  vectors: VectorStore;
+  graph: GraphStore;
+}
+
+export interface Uds3Options {
+  chunk: ChunkOptions;
+  quality: QualityRules;
+  /** Nodes with more edges are not walked through by graph search. */
+  graphMaxFanout: number;
+  /** Largest batch one ingestion call accepts. */
+  maxDocumentsPerBatch: number;
+}
+
+export const DEFAULT_UDS3_OPTIONS: Uds3Options = {
+  chunk: { maxTokens: 256, overlapTokens: 32 },
+  quality: DEFAULT_QUALITY_RULES,
+  graphMaxFanout: 500,
+  maxDocumentsPerBatch: 10_000,
+};
+
+export interface SearchResult {
+  document_id: string;
+  chunk_id: string;
+  title: string;
+  content: string;
+  score: number;
+  scores: Record<SearchType, number>;
+  quality_score: number;
+  domain: string;
+  document_type: string;
+  token_count: number;
+}
+
+export interface SearchOutcome {
+  query: SearchQuery;
+  results: SearchResult[];
+  statistics: {
+    total_documents: number;
+    total_chunks: number;
+    avg_quality_score: number;
+    avg_relevance_score: number;
+    total_tokens: number;
+    domains: Record<string, number>;
+    document_types: Record<string, number>;
+  };
+  timings_ms: Partial<Record<SearchType | 'fusion' | 'total', number>>;
+}
+
+export interface IngestOutcome {
+  document_ids: string[];
+  chunk_count: number;
+  token_count: number;
+  near_duplicates: { id: string; duplicate_of: string; similarity: number }[];
+  quality: { id: string; score: number }[];
+}
+
+export interface CreateVersionInput {
+  dataset: string;
+  description?: string;
+  query?: Record<string, unknown>;
+  filters?: unknown;
+  min_quality_score?: unknown;
+  chunk_ids?: unknown;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+export const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export class Uds3 {
+  constructor(
+    readonly stores: Uds3Stores,
+    readonly embedder: Embedder,
+    readonly tokens: TokenCounter,
+    readonly options: Uds3Options = DEFAULT_UDS3_OPTIONS,
+  ) {}
+
+  async init(): Promise<void> {
+    await this.stores.documents.init();
+    await this.stores.vectors.init(this.embedder.dimension);
+    await this.stores.graph.init();
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.stores.documents.close(), this.stores.vectors.close(), this.stores.graph.close(), this.embedder.close?.()]);
+  }
+
+  // ---- ingestion ------------------------------------------------------------------------------------------
+
+  /**
+   * Ingests a batch all-or-nothing. Everything that can fail on the input (validation, chunking, quality,
+   * embedding) runs before the first write; the external stores are written first and the PostgreSQL
+   * metadata (the source of truth search joins against) is committed last; any failure removes the batch
+   * from every store again.
+   */
+  async ingest(inputs: DocumentInput[]): Promise<IngestOutcome> {
+    if (inputs.length === 0) throw new Uds3InputError('documents', 'must contain at least one document');
+    if (inputs.length > this.options.maxDocumentsPerBatch) {
+      throw new Uds3InputError('documents', `at most ${this.options.maxDocumentsPerBatch} documents per request`);
+    }
+    const batch: DocumentBatchEntry[] = [];
+    const seen = new Map<string, number>();
+    const nearDuplicates: IngestOutcome['near_duplicates'] = [];
+    for (const [i, input] of inputs.entries()) {
+      const entry = this.prepare(input);
+      if (seen.has(entry.doc.id)) throw new Uds3InputError(`documents[${i}].id`, `duplicates documents[${seen.get(entry.doc.id)}] in this batch`);
+      seen.set(entry.doc.id, i);
+      if (entry.chunks.length === 0) throw new Uds3InputError(`documents[${i}].content`, 'has no tokens');
+      batch.push(entry);
+    }
+    await this.markNearDuplicates(batch, nearDuplicates);
+
+    const chunks: IndexedChunk[] = batch.flatMap(({ doc, chunks }) =>
+      chunks.map((c) => ({
+        ...c,
+        title: doc.title,
+        domain: doc.domain,
+        document_type: doc.document_type,
+        source: doc.source,
+        language: doc.language,
+        quality_score: doc.quality.score,
+      })),
+    );
+    const embeddings = await this.embedder.embed(chunks.map((c) => (c.seq === 0 ? `${c.title}\n${c.content}` : c.content)));
+    const { nodes, edges } = buildGraph(batch);
+    const ids = batch.map((b) => b.doc.id);
+
+    try {
+      await this.stores.documents.putMany(batch.map((b) => b.doc));
+      await this.stores.vectors.deleteByDocuments(ids);
+      await this.stores.vectors.upsert(chunks.map((chunk, i) => ({ chunk, embedding: embeddings[i] })));
+      await this.stores.graph.deleteDocuments(ids);
+      await this.stores.graph.upsert(nodes, edges);
+      await this.stores.metadata.transaction((em) => this.stores.metadata.writeDocuments(em, batch));
+    } catch (err) {
+      await this.removeFromStores(ids);
+      throw err;
+    }
+    return {
+      document_ids: ids,
+      chunk_count: chunks.length,
+      token_count: batch.reduce((s, b) => s + b.doc.token_count, 0),
+      near_duplicates: nearDuplicates,
+      quality: batch.map((b) => ({ id: b.doc.id, score: b.doc.quality.score })),
+    };
+  }
+
+  private prepare(input: DocumentInput): DocumentBatchEntry {
+    const content = input.content;
+    const id = input.id ?? `doc_${sha256(`${input.title}\n${content}`).slice(0, 24)}`;
+    const tokenCount = this.tokens.count(content);
+    const quality = scoreQuality(content, tokenCount, input.language, this.options.quality);
+    const language = input.language ?? quality.signals.language.detected;
+    const doc: StoredDocument = {
+      id,
+      title: input.title,
+      content,
+      domain: input.domain ?? 'general',
+      document_type: input.document_type ?? 'document',
+      source: input.source ?? 'api',
+      language,
+      metadata: input.metadata ?? {},
+      content_hash: sha256(content),
+      token_count: tokenCount,
+      quality,
+      pair: instructionPair(input),
+    };
+    const chunks: Chunk[] = chunkText(content, this.tokens, this.options.chunk).map((c) => ({
+      id: `${id}#${c.seq}`,
+      document_id: id,
+      seq: c.seq,
+      content: c.content,
+      token_count: c.tokenCount,
+      content_hash: sha256(c.content),
+    }));
+    const signature = minhash(content);
+    return { doc, chunks, minhash: signature, bands: lshBands(signature) };
+  }
+
+  /** MinHash LSH against stored documents and earlier documents of the same batch. */
+  private async markNearDuplicates(batch: DocumentBatchEntry[], out: IngestOutcome['near_duplicates']): Promise<void> {
+    const ids = batch.map((b) => b.doc.id);
+    const stored = await this.stores.metadata.lshCandidates([...new Set(batch.flatMap((b) => b.bands))], ids);
+    const rules = this.options.quality;
+    batch.forEach((entry, i) => {
+      const bands = new Set(entry.bands);
+      const candidates = [
+        ...stored,
+        ...batch.slice(0, i).filter((b) => b.bands.some((x) => bands.has(x))).map((b) => ({ id: b.doc.id, minhash: b.minhash })),
+      ];
+      let best: { id: string; similarity: number } | undefined;
+      for (const c of candidates) {
+        const similarity = estimatedJaccard(entry.minhash, c.minhash);
+        if (similarity >= rules.duplicateThreshold && (!best || similarity > best.similarity)) best = { id: c.id, similarity };
+      }
+      if (best) {
+        entry.doc.quality = withNearDuplicate(entry.doc.quality, best.id, best.similarity, rules);
+        out.push({ id: entry.doc.id, duplicate_of: best.id, similarity: round3(best.similarity) });
+      }
+    });
+  }
+
+  private async removeFromStores(ids: string[]): Promise<void> {
+    await Promise.allSettled([
+      this.stores.documents.deleteMany(ids),
+      this.stores.vectors.deleteByDocuments(ids),
+      this.stores.graph.deleteDocuments(ids),
+    ]);
+  }
+
+  async deleteDocuments(ids: string[]): Promise<number> {
+    const deleted = await this.stores.metadata.deleteDocuments(ids);
+    await this.removeFromStores(ids);
+    return deleted;
+  }
+
+  async getDocument(id: string) {
+    const row = await this.stores.metadata.getDocumentRow(id);
+    if (!row) throw new Uds3NotFoundError(`document ${id} not found`);
+    const [body] = await this.stores.documents.getMany([id]);
+    return { ...row, content: body?.content ?? null, chunks: await this.stores.metadata.listChunks(id) };
+  }
+
+  // ---- search ---------------------------------------------------------------------------------------------
+
+  async search(body: unknown, options: { maxTopK?: number; log?: boolean } = {}): Promise<SearchOutcome> {
+    const query = parseSearchRequest(body, { maxTopK: options.maxTopK });
+    return this.runSearch(query, options.log ?? true);
+  }
+
+  async runSearch(query: SearchQuery, log = true): Promise<SearchOutcome> {
+    const started = performance.now();
+    const pool = Math.min(Math.max(query.topK * 3, 50), Math.max(query.topK, 2000));
+    const timings: SearchOutcome['timings_ms'] = {};
+    const timed = async <T>(name: SearchType, work: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      const r = await work();
+      timings[name] = round3(performance.now() - t0);
+      return r;
+    };
+    const lists: Partial<Record<SearchType, ScoredId[]>> = {};
+    await Promise.all(
+      query.types.map(async (type) => {
+        if (type === 'vector') {
+          lists.vector = await timed('vector', async () => {
+            const [q] = await this.embedder.embed([query.queryText]);
+            return this.stores.vectors.query(q, pool, query.filter);
+          });
+        } else if (type === 'keyword') {
+          lists.keyword = await timed('keyword', () => this.stores.metadata.keywordSearch(query.queryText, pool, query.filter));
+        } else {
+          lists.graph = await timed('graph', () =>
+            this.stores.graph.expand(queryEntities(query.queryText), query.graphHops, pool, this.options.graphMaxFanout),
+          );
+        }
+      }),
+    );
+    const t0 = performance.now();
+    // The metadata store decides what exists and what passes the filter (graph hits are not filtered in the walk).
+    const ids = [...new Set(Object.values(lists).flatMap((l) => l.map((h) => h.chunk_id)))];
+    const rows = ids.length ? await this.stores.metadata.hydrate(ids, query.filter) : new Map();
+    for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => rows.has(h.chunk_id));
+    const fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
+    const results: SearchResult[] = fused.map((f) => {
+      const r = rows.get(f.chunk_id)!;
+      return {
+        document_id: r.document_id,
+        chunk_id: r.id,
+        title: r.title,
+        content: r.content,
+        score: round3(f.score),
+        scores: { vector: round3(f.scores.vector), graph: round3(f.scores.graph), keyword: round3(f.scores.keyword) },
+        quality_score: r.quality_score,
+        domain: r.domain,
+        document_type: r.document_type,
+        token_count: r.token_count,
+      };
+    });
+    timings.fusion = round3(performance.now() - t0);
+    timings.total = round3(performance.now() - started);
+    const statistics = summarise(results);
+    if (log) await this.stores.metadata.logSearch(query.queryText, results.length, results.length ? statistics.avg_relevance_score : null);
+    return { query, results, statistics, timings_ms: timings };
+  }
+
+  async statistics(filters?: unknown) {
+    const stats = await this.stores.metadata.statistics(parseFilter(filters, undefined));
+    return { ...stats, tokenizer: this.tokens.name, embedder: this.embedder.name };
+  }
+
+  // ---- versions -------------------------------------------------------------------------------------------
+
+  async createVersion(input: CreateVersionInput, createdBy: string | null): Promise<{ version: VersionRow; created: boolean }> {
+    if (typeof input.dataset !== 'string' || !DATASET_NAME.test(input.dataset)) {
+      throw new Uds3InputError('dataset', 'must be 1-64 characters: letters, digits, . _ - (starting with a letter or digit)');
+    }
+    if (input.description !== undefined && (typeof input.description !== 'string' || input.description.length > 2000)) {
+      throw new Uds3InputError('description', 'must be a string of at most 2000 characters');
+    }
+    let chunkIds: string[];
+    let selection: Record<string, unknown>;
+    if (input.chunk_ids !== undefined) {
+      if (!Array.isArray(input.chunk_ids) || input.chunk_ids.length === 0 || input.chunk_ids.some((c) => typeof c !== 'string')) {
+        throw new Uds3InputError('chunk_ids', 'must be a non-empty array of chunk ids');
+      }
+      chunkIds = [...new Set(input.chunk_ids as string[])];
+      const found = await this.stores.metadata.hydrate(chunkIds, {});
+      const missing = chunkIds.find((c) => !found.has(c));
+      if (missing) throw new Uds3InputError('chunk_ids', `unknown chunk ${missing}`);
+      selection = { chunk_ids: chunkIds.length };
+    } else if (input.query !== undefined) {
+      const query = parseSearchRequest(input.query, { maxTopK: 100_000 });
+      const outcome = await this.runSearch(query, false);
+      chunkIds = outcome.results.map((r) => r.chunk_id);
+      selection = { query: input.query };
+    } else {
+      const filter: SearchFilter = parseFilter(input.filters, input.min_quality_score);
+      chunkIds = (await this.stores.metadata.selectChunks(filter, 1_000_000)).map((c) => c.chunk_id);
+      selection = { filters: input.filters ?? {}, min_quality_score: input.min_quality_score ?? null };
+    }
+    if (chunkIds.length === 0) throw new Uds3InputError(input.query ? 'query' : 'filters', 'selects no chunks');
+    if (input.description) selection.description = input.description;
+
+    const hashes = await this.stores.metadata.hydrate(chunkIds, {});
+    const manifest = chunkIds.map((id) => `${id}\t${hashes.get(id)!.content_hash}`).sort().join('\n');
+    const manifestHash = sha256(manifest);
+    const existing = await this.stores.metadata.findVersionByManifest(input.dataset, manifestHash);
+    if (existing) return { version: existing, created: false };
+    const version = await this.stores.metadata.insertVersion({
+      id: sha256(`${input.dataset}\n${manifestHash}`).slice(0, 32),
+      dataset: input.dataset,
+      manifestHash,
+      selection,
+      chunkIds,
+      createdBy,
+    });
+    return { version, created: true };
+  }
+
+  async getVersion(id: string): Promise<VersionRow> {
+    const v = await this.stores.metadata.getVersion(id);
+    if (!v) throw new Uds3NotFoundError(`dataset version ${id} not found`);
+    return v;
+  }
+
+  async diffVersions(a: string, b: string) {
+    const [va, vb] = [await this.getVersion(a), await this.getVersion(b)];
+    return { from: va.id, to: vb.id, ...(await this.stores.metadata.diffVersions(va.id, vb.id)) };
+  }
+
+  async recordLineage(versionId: string, trainingJobId: unknown, relation: unknown = 'trained_on') {
+    if (typeof trainingJobId !== 'string' || !/^[A-Za-z0-9._:-]{1,200}$/.test(trainingJobId)) {
+      throw new Uds3InputError('training_job_id', 'must be a job id (letters, digits, . _ : -)');
+    }
+    if (typeof relation !== 'string' || !/^[a-z_]{1,40}$/.test(relation)) throw new Uds3InputError('relation', 'must be a lower-case word');
+    const v = await this.getVersion(versionId);
+    await this.stores.metadata.addLineage(v.id, trainingJobId, relation);
+    return { version_id: v.id, training_job_id: trainingJobId, relation };
+  }
+}
+
+function instructionPair(input: DocumentInput): InstructionPair | null {
+  if (input.messages) return { messages: input.messages };
+  if (input.instruction !== undefined && input.output !== undefined) {
+    const user = input.input ? `${input.instruction}\n\n${input.input}` : input.instruction;
+    return {
+      messages: [
+        { role: 'user', content: user },
+        { role: 'assistant', content: input.output },
+      ],
+      alpaca: { instruction: input.instruction, input: input.input ?? '', output: input.output },
+    };
+  }
+  return null;
+}
+
+/** Graph seeds for a query: its legal citations (and their codes) and its keywords. */
+export function queryEntities(text: string): string[] {
+  const seeds = new Set<string>();
+  for (const c of extractCitations(text)) {
+    seeds.add(entityNodeId.citation(c.key));
+    seeds.add(entityNodeId.law(c.law));
+  }
+  for (const w of queryKeywords(text)) seeds.add(entityNodeId.keyword(w));
+  return [...seeds];
+}
+
+export function buildGraph(batch: DocumentBatchEntry[]): { nodes: GraphNode[]; edges: GraphEdge[] } {
+  const nodes = new Map<string, GraphNode>();
+  const edges: GraphEdge[] = [];
+  const node = (id: string, kind: GraphNode['kind'], label: string) => {
+    if (!nodes.has(id)) nodes.set(id, { id, kind, label });
+    return id;
+  };
+  for (const { doc, chunks } of batch) {
+    const d = node(entityNodeId.document(doc.id), 'document', doc.title);
+    edges.push({ src: d, dst: node(entityNodeId.domain(doc.domain), 'domain', doc.domain), kind: 'IN_DOMAIN' });
+    edges.push({ src: d, dst: node(entityNodeId.type(doc.document_type), 'type', doc.document_type), kind: 'OF_TYPE' });
+    for (const c of chunks) {
+      const cn = node(entityNodeId.chunk(c.id), 'chunk', `${doc.title} #${c.seq}`);
+      edges.push({ src: d, dst: cn, kind: 'HAS_CHUNK' });
+      for (const cite of extractCitations(c.content)) {
+        const citeNode = node(entityNodeId.citation(cite.key), 'entity', cite.key);
+        edges.push({ src: cn, dst: citeNode, kind: 'CITES' });
+        edges.push({ src: citeNode, dst: node(entityNodeId.law(cite.law), 'law', cite.law), kind: 'PART_OF' });
+      }
+      for (const kw of extractKeywords(c.seq === 0 ? `${doc.title} ${c.content}` : c.content)) {
+        edges.push({ src: cn, dst: node(entityNodeId.keyword(kw), 'entity', kw), kind: 'MENTIONS' });
+      }
+    }
+  }
+  const unique = new Map(edges.map((e) => [`${e.src}\u0000${e.dst}\u0000${e.kind}`, e]));
+  return { nodes: [...nodes.values()], edges: [...unique.values()] };
+}
+
+function summarise(results: SearchResult[]): SearchOutcome['statistics'] {
+  const docs = new Map<string, SearchResult>();
+  for (const r of results) if (!docs.has(r.document_id)) docs.set(r.document_id, r);
+  const count = (key: 'domain' | 'document_type') => {
+    const out: Record<string, number> = {};
+    for (const r of docs.values()) out[r[key]] = (out[r[key]] ?? 0) + 1;
+    return out;
+  };
+  const mean = (xs: number[]) => (xs.length ? round3(xs.reduce((a, b) => a + b, 0) / xs.length) : 0);
+  return {
+    total_documents: docs.size,
+    total_chunks: results.length,
+    avg_quality_score: mean([...docs.values()].map((r) => r.quality_score)),
+    avg_relevance_score: mean(results.map((r) => r.score)),
+    total_tokens: results.reduce((s, r) => s + r.token_count, 0),
+    domains: count('domain'),
+    document_types: count('document_type'),
+  };
+}

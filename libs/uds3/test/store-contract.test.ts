@@ -1,0 +1,60 @@
+/**
+ * One contract suite, run against every store adapter that can run on this machine, each on a real server:
+ * PostgreSQL (local server, own database), embedded PGlite (with pgvector), a CouchDB-compatible server
+ * (pouchdb-server) and Chroma. Neo4j cannot run here: its Cypher is tested in age-cypher.test.ts.
+ */
+import { afterAll, beforeAll, describe } from 'vitest';
+import type { DataSource } from 'typeorm';
+import { ChromaVectorStore } from '../src/stores/chroma/chroma-vector-store.js';
+import { CouchDocumentStore } from '../src/stores/couch/couch-document-store.js';
+import { PgDocumentStore } from '../src/stores/postgres/pg-document-store.js';
+import { PgGraphStore } from '../src/stores/postgres/pg-graph-store.js';
+import { PgVectorStore } from '../src/stores/postgres/pg-vector-store.js';
+import { documentStoreContract, graphStoreContract, vectorStoreContract } from './contract.js';
+import { embeddedPostgres, localPostgres, startChroma, startPouchServer, type RunningServer } from './servers.js';
+
+describe('PostgreSQL server adapters', () => {
+  let db: { dataSource: DataSource; close(): Promise<void> };
+  beforeAll(async () => {
+    db = await localPostgres();
+  });
+  afterAll(async () => db?.close());
+  describe('PgDocumentStore', () => documentStoreContract(() => new PgDocumentStore(db.dataSource)));
+  describe('PgGraphStore', () => graphStoreContract(() => new PgGraphStore(db.dataSource)));
+});
+
+describe('embedded PGlite adapters', () => {
+  let db: { dataSource: DataSource; close(): Promise<void> };
+  let vectors: PgVectorStore;
+  beforeAll(async () => {
+    db = await embeddedPostgres();
+    vectors = new PgVectorStore(db.dataSource);
+  });
+  afterAll(async () => db?.close());
+  describe('PgDocumentStore', () => documentStoreContract(() => new PgDocumentStore(db.dataSource)));
+  describe('PgVectorStore (pgvector)', () => vectorStoreContract(() => vectors));
+  describe('PgGraphStore', () => graphStoreContract(() => new PgGraphStore(db.dataSource)));
+});
+
+describe('CouchDocumentStore on pouchdb-server', () => {
+  let server: RunningServer;
+  let store: CouchDocumentStore;
+  beforeAll(async () => {
+    server = await startPouchServer();
+    store = new CouchDocumentStore({ url: server.url, database: 'contract_docs' });
+    await store.init();
+  });
+  afterAll(async () => server?.stop());
+  documentStoreContract(() => store);
+});
+
+describe('ChromaVectorStore on a local Chroma server', () => {
+  let server: RunningServer;
+  let store: ChromaVectorStore;
+  beforeAll(async () => {
+    server = await startChroma();
+    store = new ChromaVectorStore({ url: server.url, collection: 'contract' });
+  });
+  afterAll(async () => server?.stop());
+  vectorStoreContract(() => store);
+});
