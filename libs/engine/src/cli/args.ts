@@ -30,6 +30,8 @@ export interface ParsedTrainArgs {
   saveSteps?: number;
   earlyStoppingPatience?: number;
   packing: boolean;
+  useRslora: boolean;
+  threads?: number;
   evalSplit?: number;
   evalDataPath?: string;
   resumeFrom?: string;

@@ -32,6 +32,7 @@ export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   'eval-data': { field: 'evalDataPath', kind: 'string', help: 'separate eval JSONL', cliOnly: true },
   'resume-from': { field: 'resumeFrom', kind: 'string', help: 'resume from this checkpoint directory', cliOnly: true },
   'replay-data': { field: 'replayDataPath', kind: 'string', help: 'older JSONL mixed in (continued training)', cliOnly: true },
+  threads: { field: 'threads', kind: 'int', min: 1, max: 256, help: 'onnxruntime intra-op threads (default 2)', cliOnly: true },
   'eval-only': { field: 'evalOnly', kind: 'boolean', help: 'only compute the eval loss (of --init-adapter if given) and print it as JSON', cliOnly: true, default: false },
   method: { field: 'method', kind: 'enum', values: ['lora', 'qlora'], default: 'lora', help: 'lora, or qlora (4-bit base weights)' },
   optimizer: { field: 'optimizer', kind: 'enum', values: ['adamw', 'sgd'], default: 'adamw', help: 'optimizer' },
@@ -54,6 +55,7 @@ export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   'save-steps': { field: 'saveSteps', kind: 'int', min: 1, max: 10_000_000, help: 'checkpoint every N steps' },
   'early-stopping-patience': { field: 'earlyStoppingPatience', kind: 'int', min: 1, max: 1_000_000, help: 'stop after N evals without improvement' },
   'eval-split': { field: 'evalSplit', kind: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, help: 'hold out this fraction of --data for eval' },
+  rslora: { field: 'useRslora', kind: 'boolean', default: false, help: 'rank-stabilised LoRA scale alpha/sqrt(r)' },
   packing: { field: 'packing', kind: 'boolean', default: false, help: 'pack examples into full seq-len rows' },
   'replay-fraction': { field: 'replayFraction', kind: 'number', min: 0, max: 1, maxExclusive: true, help: 'share of replayed older examples' },
 };

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseTrainArgs, usage, type ParsedTrainArgs } from './args.js';
 import { OptionError } from './options.js';
+import { evaluate, train, type StepReport, type TrainOptions } from '../train/trainer.js';
 
 export interface CliIO {
   out(line: string): void;
@@ -14,7 +15,7 @@ export interface CliIO {
 const consoleIO: CliIO = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') };
 
 /** Maps parsed CLI arguments onto the engine's TrainOptions (docs/ARCHITECTURE.md). */
-export function toTrainOptions(a: ParsedTrainArgs): Record<string, unknown> {
+export function toTrainOptions(a: ParsedTrainArgs): TrainOptions {
   const { evalOnly: _e, replayDataPath, replayFraction, ...rest } = a;
   return {
     ...rest,
@@ -22,9 +23,6 @@ export function toTrainOptions(a: ParsedTrainArgs): Record<string, unknown> {
     replay: replayDataPath ? { dataPath: replayDataPath, fraction: replayFraction ?? 0.2 } : undefined,
   };
 }
-
-// Resolved at run time so the CLI module loads (and its argument checks run) independently of the trainer.
-const TRAINER = '../train/trainer.js';
 
 /** Runs the CLI; returns the process exit code (0 ok, 1 training failed, 2 bad arguments). */
 export async function runTrainCli(argv: string[], io: CliIO = consoleIO): Promise<number> {
@@ -43,16 +41,15 @@ export async function runTrainCli(argv: string[], io: CliIO = consoleIO): Promis
     }
     throw err;
   }
-  const trainer = await import(TRAINER);
   const opts = toTrainOptions(args);
   const started = Date.now();
   try {
     if (args.evalOnly) {
-      const r = await trainer.evaluate({ ...opts, evalDataPath: args.evalDataPath ?? args.dataPath });
+      const r = await evaluate({ ...opts, evalDataPath: args.evalDataPath ?? args.dataPath });
       io.out(JSON.stringify({ eval_loss: r.evalLoss, examples: r.examples, tokens: r.tokens }));
       return 0;
     }
-    const outDir = opts.outDir as string;
+    const outDir = opts.outDir;
     mkdirSync(outDir, { recursive: true });
     const metrics = join(outDir, 'metrics.jsonl');
     const evalMetrics = join(outDir, 'eval_metrics.jsonl');
@@ -68,8 +65,8 @@ export async function runTrainCli(argv: string[], io: CliIO = consoleIO): Promis
     };
     process.on('SIGINT', onSigint);
     try {
-      const result = await trainer.train(opts, {
-        onStep: (r: Record<string, number>) =>
+      const result = await train(opts, {
+        onStep: (r: StepReport) =>
           appendFileSync(
             metrics,
             JSON.stringify({
@@ -82,12 +79,14 @@ export async function runTrainCli(argv: string[], io: CliIO = consoleIO): Promis
               eta_sec: r.etaSec,
             }) + '\n',
           ),
-        onEval: (r: { step: number; evalLoss: number }) => appendFileSync(evalMetrics, JSON.stringify({ step: r.step, eval_loss: r.evalLoss }) + '\n'),
+        onEval: (r) => appendFileSync(evalMetrics, JSON.stringify({ step: r.step, eval_loss: r.evalLoss }) + '\n'),
         shouldStop: () => stop,
       });
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       const evalPart = result.evalLoss !== undefined ? `, eval loss ${result.evalLoss.toFixed(4)}` : '';
-      io.out(`trained ${args.method} adapter: ${result.steps} steps, final loss ${result.finalLoss.toFixed(4)}${evalPart}, ${secs}s → ${result.adapterDir}`);
+      const mem = result.baseWeightBytes ? `, base linear weights ${(result.baseWeightBytes.stored / result.baseWeightBytes.fp32).toFixed(3)}× fp32` : '';
+      const early = result.stopped ? ' (stopped early)' : '';
+      io.out(`trained ${args.method} adapter: ${result.steps} steps${early}, final loss ${result.finalLoss.toFixed(4)}${evalPart}${mem}, ${secs}s → ${result.adapterDir}`);
       return 0;
     } finally {
       process.off('SIGINT', onSigint);
