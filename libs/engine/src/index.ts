@@ -1,9 +1,15 @@
 // graph IR, ONNX emission, autodiff, ORT sessions (engine core)
-export * from './graph/ir.js';
+export { Graph, type DType, type Dim, type Node, type Attr, type Initializer, type TensorInfo, type TypedData } from './graph/ir.js';
 export * as ops from './graph/ops.js';
 export { gradients, gradRules, unbroadcast } from './graph/autodiff.js';
 export { toOnnx, type ExternalPlan } from './graph/onnx.js';
 export { Session, type HostValue, type SessionOptions } from './graph/runtime.js';
 // Llama-family model graphs (reused by inference/ for KV-cache graphs)
 export * from './model/llama.js';
-export * from './model/training-graph.js';
+export { buildTrainingGraph, buildEvalGraph, emitLoss, batchFeeds, countTargets, type GraphSpec, type BuiltGraph, type BatchFeeds } from './model/training-graph.js';
+// optimizers, schedules, NF4 quantisation, the trainer
+export * from './optim/optimizer.js';
+export * from './optim/schedule.js';
+export * from './quant/nf4.js';
+export * from './train/checkpoint.js';
+export { train, evaluate, type TrainOptions, type TrainHooks, type TrainResult, type StepReport } from './train/trainer.js';

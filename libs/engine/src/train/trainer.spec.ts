@@ -1,0 +1,120 @@
+import { readFile, rm, mkdtemp, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadAdapter } from '../io/peft.js';
+import { writeTinyCheckpoint } from '../io/tiny-checkpoint.js';
+import { listCheckpoints, loadLatestValidCheckpoint, readCheckpoint } from './checkpoint.js';
+import { evaluate, type StepReport, train, type TrainOptions } from './trainer.js';
+
+let root: string;
+let modelDir: string;
+let dataPath: string;
+
+// A fixed mapping the random base model cannot know: after [BOS, a, SEP] predict f(a); loss only on f(a).
+function mappingRows(): string {
+  const rows: string[] = [];
+  for (let a = 0; a < 24; a++) {
+    const x = 10 + a;
+    const y = 100 + ((a * 7) % 24);
+    rows.push(JSON.stringify({ input_ids: [1, x, 3, y], labels: [-100, -100, -100, y] }));
+  }
+  return rows.join('\n') + '\n';
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'clara-train-'));
+  modelDir = join(root, 'tiny-llama');
+  await writeTinyCheckpoint(modelDir, { architecture: 'LlamaForCausalLM', hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 270, seed: 5, initStd: 0.5 });
+  dataPath = join(root, 'map.jsonl');
+  await writeFile(dataPath, mappingRows());
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const base = (outDir: string, o: Partial<TrainOptions> = {}): TrainOptions => ({
+  modelDir,
+  dataPath,
+  evalDataPath: dataPath,
+  outDir,
+  method: 'lora',
+  optimizer: 'adamw',
+  lr: 1e-2,
+  weightDecay: 0,
+  steps: 60,
+  batchSize: 8,
+  gradAccum: 1,
+  seqLen: 16,
+  rank: 8,
+  alpha: 16,
+  dropout: 0,
+  targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  maxGradNorm: 1,
+  seed: 7,
+  scheduler: 'constant',
+  warmupSteps: 0,
+  packing: false,
+  threads: 1,
+  ...o,
+});
+
+describe('train()', () => {
+  it('LoRA learns a fixed mapping: eval loss falls far; the saved PEFT adapter reloads bit-exactly', async () => {
+    const out = join(root, 'learn');
+    const before = await evaluate(base(out));
+    const steps: StepReport[] = [];
+    const r = await train(base(out), { onStep: (s) => steps.push(s) });
+    expect(r.steps).toBe(60);
+    expect(steps.map((s) => s.step)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(before.evalLoss).toBeGreaterThan(4);
+    expect(r.evalLoss!).toBeLessThan(0.1 * before.evalLoss);
+    expect(steps.at(-1)!.loss).toBeLessThan(0.2 * steps[0]!.loss);
+    // PEFT layout
+    const cfg = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 16, base_model_name_or_path: 'tiny-llama' });
+    const files = await readdir(join(out, 'artifacts'));
+    expect(files).toEqual(expect.arrayContaining(['training.onnx', 'eval.onnx', 'optimizer.onnx', 'artifacts.json']));
+    // reload: tensors equal the final checkpoint's bit for bit, and evaluating the reloaded adapter gives the same loss
+    const adapter = await loadAdapter(out);
+    const ck = await readCheckpoint((await listCheckpoints(join(out, 'checkpoints'))).at(-1)!);
+    expect(adapter.tensors.size).toBe(2 * 2 * 7);
+    for (const [name, t] of adapter.tensors) {
+      expect(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(ck.tensors.get(`param:${name}`)!.data.buffer))).toBe(true);
+    }
+    const again = await evaluate(base(join(root, 'reeval'), { initAdapter: out }));
+    expect(again.evalLoss).toBe(r.evalLoss);
+  });
+
+  it('resuming from a checkpoint is bit-identical to an uninterrupted run (dropout, grad accumulation, adamw, cosine)', async () => {
+    const o = { steps: 6, saveSteps: 2, dropout: 0.1, gradAccum: 2, batchSize: 4, scheduler: 'cosine' as const, warmupSteps: 2, weightDecay: 0.01 };
+    const full: number[] = [];
+    await train(base(join(root, 'full'), o), { onStep: (s) => full.push(s.loss) });
+    const part: number[] = [];
+    const first = await train(base(join(root, 'part'), o), { onStep: (s) => part.push(s.loss), shouldStop: () => part.length >= 3 });
+    expect(first.stopped).toBe(true);
+    expect(first.steps).toBe(3);
+    const rest: number[] = [];
+    const r = await train(base(join(root, 'part'), { ...o, resumeFrom: join(root, 'part', 'checkpoints') }), { onStep: (s) => rest.push(s.loss) });
+    expect(r.steps).toBe(6);
+    expect([...part, ...rest]).toEqual(full);
+    const a = await readFile(join(root, 'full', 'adapter_model.safetensors'));
+    const b = await readFile(join(root, 'part', 'adapter_model.safetensors'));
+    expect(a.equals(b)).toBe(true);
+  });
+
+  it('a corrupt newest checkpoint is detected and the previous one is used', async () => {
+    const out = join(root, 'corrupt');
+    await train(base(out, { steps: 4, saveSteps: 2 }));
+    const cks = await listCheckpoints(join(out, 'checkpoints'));
+    expect(cks.map((c) => c.slice(-7))).toEqual(['0000002', '0000004']);
+    const state = join(cks[1]!, 'state.bin');
+    const buf = await readFile(state);
+    buf[10] = buf[10]! ^ 0xff;
+    await writeFile(state, buf);
+    const warnings: string[] = [];
+    const ck = await loadLatestValidCheckpoint(join(out, 'checkpoints'), (m) => warnings.push(m));
+    expect(ck.meta.step).toBe(2);
+    expect(warnings[0]).toMatch(/checksum mismatch/);
+  });
+});
