@@ -68,6 +68,10 @@ export interface TrainerResult {
   evalLoss?: number;
   steps?: number;
   metrics?: Record<string, number>;
+  /** Registry name for the adapter (a continued training keeps its parent's name, so it becomes a new version). */
+  adapterName?: string;
+  /** Registry id of the adapter this one continued from (lineage). */
+  parentAdapterId?: string;
 }
 
 export interface TrainerRunner {
