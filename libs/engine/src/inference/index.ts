@@ -8,3 +8,4 @@ export * from './reference-model.js';
 export * from './adapter-pool.js';
 export * from './batcher.js';
 export * from './lora-weights.js';
+export * from './serving-engine.js';

@@ -3,21 +3,23 @@
  * characters and merges come out right), holds back a trailing incomplete UTF-8 character and any tail that could
  * still become a stop sequence, and cuts the text at the first stop sequence.
  */
-export interface TextTokenizer {
-  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
-  decode(ids: number[], options?: { skipSpecialTokens?: boolean }): string;
+/** What TextStream needs of a tokenizer (io/tokenizer.ts TextTokenizer fits). */
+export interface Detokenizer {
+  decode(ids: number[], skipSpecialTokens?: boolean): string;
 }
 
 export class TextStream {
   private readonly ids: number[] = [];
   private emitted = 0;
   private text = '';
+  /** Latest full decode, including a trailing incomplete character. */
+  private full = '';
   /** Character offset in the completion where each token's text starts. */
   readonly offsets: number[] = [];
   stopped = false;
 
   constructor(
-    private readonly tokenizer: TextTokenizer,
+    private readonly tokenizer: Detokenizer,
     private readonly stops: string[],
   ) {}
 
@@ -25,7 +27,8 @@ export class TextStream {
   push(id: number): string {
     this.offsets.push(this.text.length);
     this.ids.push(id);
-    const full = this.tokenizer.decode(this.ids, { skipSpecialTokens: true });
+    const full = this.tokenizer.decode(this.ids, true);
+    this.full = full;
     this.text = full.endsWith('\uFFFD') ? full.slice(0, -1) : full;
     let cut = -1;
     for (const stop of this.stops) {
@@ -40,8 +43,9 @@ export class TextStream {
     return this.take(this.text.length - this.heldBack());
   }
 
-  /** Whatever is still held back (end of generation without a stop). */
+  /** Whatever is still held back (end of generation without a stop), an incomplete last character included. */
   flush(): string {
+    if (!this.stopped) this.text = this.full;
     return this.take(this.text.length);
   }
 
