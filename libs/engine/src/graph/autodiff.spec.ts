@@ -80,6 +80,17 @@ describe('backward rules match central differences (float64)', () => {
     await check({ x: { shape: [4, 6] } }, (g, x) => F.slice(g, x.x!, [1, 0], [3, 2], [0, 1]));
   });
 
+  it('SoftmaxCrossEntropyLoss (reduction none), through the loss and through log_prob', async () => {
+    const labels = i64([0, 3, 3, 4], [4]);
+    const decl = (g: Graph) => ({ y: g.input('y', 'int64', [4]) });
+    await check({ x: { shape: [4, 5], lo: -3, hi: 3 } }, (g, x) => F.softmaxCrossEntropy(g, x.x!, x.y!)[0], { y: labels }, decl);
+    await check({ x: { shape: [4, 5], lo: -3, hi: 3 } }, (g, x) => F.softmaxCrossEntropy(g, x.x!, x.y!)[1], { y: labels }, decl);
+    await check({ x: { shape: [4, 5], lo: -3, hi: 3 } }, (g, x) => {
+      const [l, lp] = F.softmaxCrossEntropy(g, x.x!, x.y!);
+      return F.add(g, F.unsqueeze(g, l, [1]), lp);
+    }, { y: labels }, decl);
+  });
+
   it('GatherElements (cross-entropy pick), including repeated indices', async () => {
     const idx = i64([0, 3, 3, 1, 2, 2], [3, 2]);
     await check({ x: { shape: [3, 5] } }, (g, x) => F.gatherElements(g, x.x!, x.idx!, 1), { idx }, (g) => ({ idx: g.input('idx', 'int64', [3, 2]) }));

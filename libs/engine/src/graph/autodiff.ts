@@ -4,7 +4,7 @@ import { type Dim, Graph, isFloat, type Node, normAxis } from './ir.js';
 import * as F from './ops.js';
 
 /** Returns the gradient of each input (undefined where not needed). `need[i]` says whether input i needs one. */
-export type GradRule = (g: Graph, node: Node, dy: string[], need: boolean[]) => (string | undefined)[];
+export type GradRule = (g: Graph, node: Node, dy: (string | undefined)[], need: boolean[]) => (string | undefined)[];
 
 /** Sums `grad` down to the shape of `target` (undoing numpy broadcasting). */
 export function unbroadcast(g: Graph, grad: string, target: string): string {
@@ -167,6 +167,26 @@ export const gradRules: Record<string, GradRule> = {
     });
     return [g.node('Pad', [dy!, g.ints(pads)], [{ ...g.info(x) }])[0]!];
   },
+  // d scores = (softmax − onehot(label)) · dloss, as Exp(log_prob)·dloss plus a scatter-add of −dloss at the labels.
+  SoftmaxCrossEntropyLoss: (g, n, [dLoss, dLogp]) => {
+    const [scores, labels] = n.inputs as [string, string];
+    if (n.inputs.length > 2 || n.attrs.ignore_index || (n.attrs.reduction as { s: string }).s !== 'none') throw new Error('SoftmaxCrossEntropyLoss backward supports reduction none without weights / ignore_index');
+    if (n.outputs.length < 2) throw new Error('SoftmaxCrossEntropyLoss backward needs the log_prob output');
+    const logp = n.outputs[1]!;
+    const p = F.exp(g, logp);
+    let d: string | undefined;
+    if (dLoss) {
+      const col = F.unsqueeze(g, dLoss, [1]);
+      const idx = F.unsqueeze(g, labels, [1]);
+      d = g.node('ScatterElements', [F.mul(g, p, col), idx, F.neg(g, col)], [{ ...g.info(scores) }], { axis: { i: 1 }, reduction: { s: 'add' } })[0]!;
+    }
+    if (dLogp) {
+      const s = F.reduceSum(g, dLogp, [1], true);
+      const dl = F.sub(g, dLogp, F.mul(g, p, s));
+      d = d ? F.add(g, d, dl) : dl;
+    }
+    return [d, undefined];
+  },
   GatherElements: (g, n, [dy]) => {
     const [x, idx] = n.inputs as [string, string];
     const axis = (n.attrs.axis as { i: number }).i;
@@ -185,6 +205,7 @@ const NON_DIFF: Record<string, number[]> = {
   Slice: [1, 2, 3, 4],
   GatherElements: [1],
   Gather: [1],
+  SoftmaxCrossEntropyLoss: [1],
 };
 
 /**
@@ -217,8 +238,8 @@ export function gradients(g: Graph, loss: string, wrt: string[], seed?: string):
     const nd = NON_DIFF[n.op] ?? [];
     const need = n.inputs.map((x, i) => x !== '' && !nd.includes(i) && requires.has(x));
     if (!need.some(Boolean)) continue;
-    const filled = dys.map((d, i) => d ?? zerosLike(g, n.outputs[i]!));
-    const dx = rule(g, n, filled, need);
+    // single-output ops always have their gradient here; multi-output rules handle a missing one themselves
+    const dx = rule(g, n, dys, need);
     n.inputs.forEach((x, i) => {
       if (!need[i]) return;
       const d = dx[i];

@@ -145,6 +145,14 @@ export function gatherElements(g: Graph, data: string, indices: string, axis: nu
   return one(g, 'GatherElements', [data, indices], { dtype: g.info(data).dtype, shape: g.shape(indices) }, { axis: { i: axis } });
 }
 
+/** ONNX SoftmaxCrossEntropyLoss with reduction 'none': per-row loss [N] and log-probabilities [N, C]. */
+export function softmaxCrossEntropy(g: Graph, scores: string, labels: string): [string, string] {
+  const [n, c] = g.shape(scores);
+  const dtype = g.info(scores).dtype;
+  const [loss, logp] = g.node('SoftmaxCrossEntropyLoss', [scores, labels], [{ dtype, shape: [n!] }, { dtype, shape: [n!, c!] }], { reduction: { s: 'none' } });
+  return [loss!, logp!];
+}
+
 export function expand(g: Graph, x: string, shapeTensor: string, outShape: Dim[]): string {
   return one(g, 'Expand', [x, shapeTensor], { dtype: g.info(x).dtype, shape: outShape });
 }

@@ -30,14 +30,14 @@ export interface DecoderInputs {
   sin: string;
   cosQ: string;
   sinQ: string;
-  /** additive attention bias [batch, 1, nRep*seq, kvLen]: 0 where a query may attend, a large negative elsewhere. */
+  /** additive attention bias [batch, nRep*seq, kvLen]: 0 where a query may attend, a large negative elsewhere. */
   attnBias: string;
   batch: Dim;
   seq: Dim;
 }
 
 export interface KvHook {
-  /** Receives k, v [batch, kvHeads, seq, headDim] after rotary; returns the (possibly longer) k, v to attend over. */
+  /** Receives k, v [kvHeads, batch, seq, headDim] after rotary; returns the (possibly longer) k, v to attend over. */
   (layer: number, k: string, v: string): { k: string; v: string; kvLen: Dim };
 }
 
@@ -182,21 +182,22 @@ export class DecoderBuilder {
       const q = this.linear(x, l, 'q_proj');
       const k = this.linear(x, l, 'k_proj');
       const v = this.linear(x, l, 'v_proj');
-      // q heads grouped by their kv head (HF repeat_kv order: head = kv * nRep + r), so no k/v copies are needed.
+      // Layout [kvHeads, batch, ...]: q heads grouped under their kv head (HF repeat_kv order: head = kv * nRep + r),
+      // so k/v are never copied, and the [batch, nRep*T, kvLen] bias broadcasts over the leading dim only.
       let q5 = F.reshapeTo(g, q, shapeWith([kvH, nRep, d]), [B, T, kvH, nRep, d]);
-      q5 = F.transpose(g, q5, [0, 2, 3, 1, 4]);
+      q5 = F.transpose(g, q5, [2, 0, 3, 1, 4]);
       q5 = this.rope(q5, io.cosQ, io.sinQ);
-      const qg = F.reshape(g, q5, [0, kvH, -1, d], [B, kvH, times(nRep, T), d]);
-      let k4 = F.transpose(g, F.reshapeTo(g, k, shapeWith([kvH, d]), [B, T, kvH, d]), [0, 2, 1, 3]);
+      const qg = F.reshape(g, q5, [0, 0, -1, d], [kvH, B, times(nRep, T), d]);
+      let k4 = F.transpose(g, F.reshapeTo(g, k, shapeWith([kvH, d]), [B, T, kvH, d]), [2, 0, 1, 3]);
       k4 = this.rope(k4, io.cos, io.sin);
-      let v4 = F.transpose(g, F.reshapeTo(g, v, shapeWith([kvH, d]), [B, T, kvH, d]), [0, 2, 1, 3]);
+      let v4 = F.transpose(g, F.reshapeTo(g, v, shapeWith([kvH, d]), [B, T, kvH, d]), [2, 0, 1, 3]);
       let kvLen: Dim = T;
       if (this.o.kv) ({ k: k4, v: v4, kvLen } = this.o.kv(l, k4, v4));
       const scores = F.add(g, F.matmul(g, qg, F.transpose(g, k4, [0, 1, 3, 2])), io.attnBias);
       const p = F.softmax(g, scores, -1);
-      const ctx = F.matmul(g, p, v4); // [B, kvH, nRep*T, d]
-      const ctx5 = F.reshape(g, ctx, [0, kvH, nRep, -1, d], [B, kvH, nRep, T, d]);
-      const merged = F.reshape(g, F.transpose(g, ctx5, [0, 3, 1, 2, 4]), [-1, c.numHeads * d], [N, c.numHeads * d]);
+      const ctx = F.matmul(g, p, v4); // [kvH, B, nRep*T, d]
+      const ctx5 = F.reshape(g, ctx, [0, 0, nRep, -1, d], [kvH, B, nRep, T, d]);
+      const merged = F.reshape(g, F.transpose(g, ctx5, [1, 3, 0, 2, 4]), [-1, c.numHeads * d], [N, c.numHeads * d]);
       void kvLen;
       h = F.add(g, h, this.linear(merged, l, 'o_proj'));
       const x2 = this.rmsNorm(h, `model.layers.${l}.post_attention_layernorm.weight`);
@@ -216,13 +217,12 @@ export class DecoderBuilder {
 }
 
 /**
- * Mean cross-entropy as a weighted sum: `targets` int64 [tokens, 1] holds the next token (0 where ignored) and
- * `weights` [tokens, 1] holds 1/count for counted positions and 0 elsewhere, so ignored labels drop out exactly.
+ * Mean cross-entropy as a weighted sum: `targets` int64 [tokens] holds the next token (0 where ignored) and
+ * `weights` [tokens] holds 1/count for counted positions and 0 elsewhere, so ignored labels drop out exactly.
  */
 export function crossEntropy(g: Graph, logits: string, targets: string, weights: string): string {
-  const logp = F.logSoftmax(g, logits, -1);
-  const picked = F.gatherElements(g, logp, targets, 1);
-  return F.neg(g, F.reduceSum(g, F.mul(g, picked, weights), [0, 1], false));
+  const [rowLoss] = F.softmaxCrossEntropy(g, logits, targets);
+  return F.reduceSum(g, F.mul(g, rowLoss, weights), [0], false);
 }
 
 /** HF rotary tables in float32 arithmetic: inv_freq = 1/theta^(2i/d), emb = cat(freqs, freqs). Returns [len, d]. */
@@ -247,7 +247,7 @@ export function rotaryTables(c: ModelConfig, positions: ArrayLike<number>, scale
 export const MASKED = -1e30;
 
 /**
- * Additive attention bias [batch, 1, nRep*seq, seq] for right- or left-padded rows: query i attends key j iff
+ * Additive attention bias [batch, nRep*seq, seq] for right- or left-padded rows: query i attends key j iff
  * j <= i and key j is a real token (attention mask 1), as HF's causal mask combined with the padding mask.
  */
 export function attentionBias(attentionMask: ArrayLike<number>, batch: number, seq: number, nRep: number, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {

@@ -53,12 +53,12 @@ export function emitLoss(g: Graph, spec: GraphSpec, withDropout: boolean): Built
     sin: g.input('sin', dtype, [T, c.headDim]),
     cosQ: g.input('cos_q', dtype, [T, c.headDim]),
     sinQ: g.input('sin_q', dtype, [T, c.headDim]),
-    attnBias: g.input('attn_bias', dtype, [B, 1, nRep * T, T]),
+    attnBias: g.input('attn_bias', dtype, [B, nRep * T, T]),
     batch: B,
     seq: T,
   };
-  const targets = g.input('targets', 'int64', [N, 1]);
-  const weights = g.input('loss_weights', dtype, [N, 1]);
+  const targets = g.input('targets', 'int64', [N]);
+  const weights = g.input('loss_weights', dtype, [N]);
   const hidden = b.decoder(io);
   const loss = crossEntropy(g, b.lmHead(hidden), targets, weights);
   g.output(loss);
@@ -136,9 +136,9 @@ export function batchFeeds(c: ModelConfig, examples: Example[], batch: number, s
       sin: { dtype, dims: [seq, d], data: fl(r.sin) },
       cos_q: { dtype, dims: [seq, d], data: fl(rq.cos) },
       sin_q: { dtype, dims: [seq, d], data: fl(rq.sin) },
-      attn_bias: { dtype, dims: [batch, 1, nRep * seq, seq], data: attentionBias(mask, batch, seq, nRep, dtype) },
-      targets: { dtype: 'int64', dims: [N, 1], data: targets },
-      loss_weights: { dtype, dims: [N, 1], data: weights },
+      attn_bias: { dtype, dims: [batch, nRep * seq, seq], data: attentionBias(mask, batch, seq, nRep, dtype) },
+      targets: { dtype: 'int64', dims: [N], data: targets },
+      loss_weights: { dtype, dims: [N], data: weights },
     },
   };
 }
