@@ -17,6 +17,8 @@ export interface OidcDiscovery {
 
 export class OidcKeyResolver implements KeyResolver {
   private client?: Promise<jwksRsa.JwksClient>;
+  /** Parsed keys by PEM: jwks-rsa decides which key is current (cache, maxAge); parsing PEM per request is waste. */
+  private readonly parsed = new Map<string, KeyObject>();
   discovery?: OidcDiscovery;
 
   constructor(
@@ -36,8 +38,14 @@ export class OidcKeyResolver implements KeyResolver {
   async getKey(kid: string): Promise<KeyObject> {
     const client = await this.discover();
     try {
-      const key = await client.getSigningKey(kid);
-      return createPublicKey(key.getPublicKey());
+      const pem = (await client.getSigningKey(kid)).getPublicKey();
+      let key = this.parsed.get(pem);
+      if (!key) {
+        if (this.parsed.size >= 64) this.parsed.clear();
+        key = createPublicKey(pem);
+        this.parsed.set(pem, key);
+      }
+      return key;
     } catch (error) {
       const name = (error as Error)?.name;
       if (name === 'SigningKeyNotFoundError') throw new AuthenticationError(`token signed with unknown key id ${JSON.stringify(kid)}`);

@@ -2,8 +2,14 @@ import type { AddressInfo } from 'node:net';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import {
+  BEARER_SCHEME,
   authenticateWebSocket,
+  writeTestingKeyFile,
   AuthService,
   loadAuthConfig,
   mintTestToken,
@@ -113,6 +119,36 @@ describe('testing and debug modes', () => {
       expect((await call(demo.baseUrl, 'POST', '/api/training/jobs', expired, {})).status).toBe(401);
       const foreignIssuer = await mintTestToken(config, { roles: ['admin'], issuer: 'http://evil/realms/vcc' });
       expect((await call(demo.baseUrl, 'POST', '/api/training/jobs', foreignIssuer, {})).status).toBe(401);
+    } finally {
+      await demo.app.close();
+    }
+  });
+
+  it('testing mode with CLARA_TEST_JWT_KEY_FILE: tokens minted from the key file verify, tokens from another key are refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clara-testkey-'));
+    try {
+      const file = join(dir, 'jwt.pem');
+      writeTestingKeyFile(file);
+      const service = new AuthService(loadAuthConfig({ CLARA_SECURITY_MODE: 'testing', CLARA_TEST_JWT_KEY_FILE: file }));
+      const fromFile = await mintTestToken(loadAuthConfig({ CLARA_SECURITY_MODE: 'testing', CLARA_TEST_JWT_KEY_FILE: file }), { sub: 'file-user' });
+      expect((await service.authenticate({ token: fromFile })).sub).toBe('file-user');
+      const fromGeneratedKey = await mintTestToken(loadAuthConfig({ CLARA_SECURITY_MODE: 'testing' }));
+      await expect(service.authenticate({ token: fromGeneratedKey })).rejects.toThrow(/unknown key id/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('OpenAPI: @Authenticated routes declare bearer auth and 401/403, @Public routes none', async () => {
+    const demo = await bootDemoApp(loadAuthConfig({ CLARA_SECURITY_MODE: 'testing' }));
+    try {
+      const doc = SwaggerModule.createDocument(demo.app, new DocumentBuilder().addBearerAuth(undefined, BEARER_SCHEME).build());
+      const create = doc.paths['/api/training/jobs'].post!;
+      expect(create.security).toEqual([{ [BEARER_SCHEME]: [] }]);
+      expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(['401', '403']));
+      expect(String((create.responses['403'] as { description: string }).description)).toContain('admin, trainer');
+      expect(doc.paths['/health'].get!.security).toBeUndefined();
+      expect(doc.components?.securitySchemes?.[BEARER_SCHEME]).toMatchObject({ type: 'http', scheme: 'bearer' });
     } finally {
       await demo.app.close();
     }
