@@ -1,7 +1,8 @@
 /**
  * The Cypher the Neo4j graph adapter sends. Kept as pure builders so it can be unit-tested and run against
  * Apache AGE (embedded in PGlite) where the dialects agree. Differences: AGE has no list predicates
- * (`all(x IN … WHERE …)`), so the hub filter is Neo4j-only; everything else is the same text.
+ * (`all(x IN … WHERE …)`), so the hub filter is Neo4j-only, and edges are written with CREATE … WHERE NOT exists(…)
+ * on AGE instead of MERGE (see upsertEdges); everything else is the same text.
  * Variable-length bounds cannot be parameters in Cypher, so `hops` is validated and inlined.
  */
 export type CypherDialect = 'neo4j' | 'age';
@@ -22,14 +23,15 @@ export const cypher = {
     };
   },
 
-  upsertEdges(edges: { src: string; dst: string; kind: string }[]): CypherQuery {
-    // MATCH … WHERE (not a property map on the UNWIND variable): AGE mis-binds the latter inside MERGE.
-    return {
-      text:
-        `UNWIND $edges AS e MATCH (a:${NODE_LABEL}), (b:${NODE_LABEL}) WHERE a.id = e.src AND b.id = e.dst ` +
-        `MERGE (a)-[r:${EDGE_TYPE} {kind: e.kind}]->(b) RETURN count(r) AS written`,
-      params: { edges },
-    };
+  upsertEdges(edges: { src: string; dst: string; kind: string }[], dialect: CypherDialect = 'neo4j'): CypherQuery {
+    const match = `UNWIND $edges AS e MATCH (a:${NODE_LABEL}), (b:${NODE_LABEL}) WHERE a.id = e.src AND b.id = e.dst`;
+    // AGE attaches a relationship MERGEd after a MATCH to the wrong vertices, and Neo4j 5 dropped the exists(pattern)
+    // function AGE needs instead: the one place the two texts differ.
+    const text =
+      dialect === 'neo4j'
+        ? `${match} MERGE (a)-[r:${EDGE_TYPE} {kind: e.kind}]->(b) RETURN count(r) AS written`
+        : `${match} AND NOT exists((a)-[:${EDGE_TYPE} {kind: e.kind}]->(b)) CREATE (a)-[r:${EDGE_TYPE} {kind: e.kind}]->(b) RETURN count(r) AS written`;
+    return { text, params: { edges } };
   },
 
   refreshDegrees(ids: string[]): CypherQuery {
