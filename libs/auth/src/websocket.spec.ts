@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { extractWebSocketToken, selectWebSocketProtocol } from './websocket.js';
+import { AuthService } from './auth.service.js';
+import { loadAuthConfig } from './config.js';
+import { Permission } from './permissions.js';
+import { authenticateWebSocket, extractWebSocketToken, selectWebSocketProtocol, webSocketRejection } from './websocket.js';
 
 describe('WebSocket token extraction', () => {
   const req = (protocol: string | undefined, url = '/ws/training') => ({ headers: protocol === undefined ? {} : { 'sec-websocket-protocol': protocol }, url });
@@ -19,5 +22,22 @@ describe('WebSocket token extraction', () => {
     expect(selectWebSocketProtocol(new Set(['bearer', 'abc.def.ghi']))).toBe('bearer');
     expect(selectWebSocketProtocol(new Set(['json']))).toBe('json');
     expect(selectWebSocketProtocol(new Set())).toBe(false);
+  });
+});
+
+describe('authenticateWebSocket', () => {
+  const upgrade = (headers: Record<string, string>, url = '/ws/training') => ({ headers, url, socket: undefined }) as never;
+
+  it('debug mode: the mock user, no token needed; RBAC still applies', async () => {
+    const auth = new AuthService(loadAuthConfig({ CLARA_SECURITY_MODE: 'debug', DEBUG_USER_ROLES: 'analyst' }));
+    expect(await authenticateWebSocket(auth, upgrade({}), { permission: Permission.TrainingJobRead })).toMatchObject({ via: 'debug', roles: ['analyst'] });
+    const denied = await authenticateWebSocket(auth, upgrade({}), { permission: Permission.TrainingJobCreate }).catch((e: unknown) => e);
+    expect(webSocketRejection(denied).status).toBe(403);
+  });
+
+  it('testing mode: no token → 401', async () => {
+    const auth = new AuthService(loadAuthConfig({ CLARA_SECURITY_MODE: 'testing' }));
+    const error = await authenticateWebSocket(auth, upgrade({})).catch((e: unknown) => e);
+    expect(webSocketRejection(error)).toEqual({ status: 401, message: expect.stringMatching(/missing bearer token/) });
   });
 });

@@ -154,6 +154,20 @@ describe('testing and debug modes', () => {
     }
   });
 
+  it('identity provider unreachable → 503 JSON (an outage, not the caller\'s fault), and the service still starts', async () => {
+    const config = loadAuthConfig({ CLARA_SECURITY_MODE: 'development', KEYCLOAK_URL: 'http://127.0.0.1:9', KEYCLOAK_REALM: 'clara' });
+    const demo = await bootDemoApp(config);
+    try {
+      const token = await mintTestToken(config, { roles: ['admin'] });
+      const res = await call(demo.baseUrl, 'GET', '/api/training/jobs/1', token);
+      expect(res.status).toBe(503);
+      expect(res.json.message).toMatch(/identity provider unavailable: OIDC discovery at http:\/\/127\.0\.0\.1:9\/realms\/clara/);
+      expect((await call(demo.baseUrl, 'GET', '/health')).status).toBe(200);
+    } finally {
+      await demo.app.close();
+    }
+  });
+
   it('debug mode: no token needed, the mock user from DEBUG_USER_* is used', async () => {
     const demo = await bootDemoApp(loadAuthConfig({ CLARA_SECURITY_MODE: 'debug', DEBUG_USER_EMAIL: 'dev@x.local', DEBUG_USER_ROLES: 'analyst' }));
     try {
