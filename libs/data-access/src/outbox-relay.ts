@@ -8,7 +8,8 @@
  *
  * Any number of processes may run a relay: the cursor row is locked FOR UPDATE SKIP LOCKED, so one publishes
  * at a time and order is kept. Publish failures (NATS down) roll back and are retried: nothing is lost, and
- * JetStream de-duplicates a re-publish by msgId `training-event-<id>`. An id gap (a transaction that took an id
+ * JetStream de-duplicates a re-publish by msgId `training-event-<jobId>-<seq>` (unique across databases sharing
+ * one NATS, unlike the row id). An id gap (a transaction that took an id
  * but has not committed yet) is waited for up to gapWaitMs, then skipped (it was rolled back).
  */
 import { Subjects } from '@clara/contracts';
@@ -98,7 +99,7 @@ export class OutboxRelay {
           }
         }
         const event = toEvent(row);
-        await this.bus.publish(Subjects.trainingJobEvent(event.job_id, event.type), event, { msgId: `training-event-${id}` });
+        await this.bus.publish(Subjects.trainingJobEvent(event.job_id, event.type), event, { msgId: `training-event-${event.job_id}-${event.seq}` });
         published.push(id);
         last = id;
       }

@@ -40,6 +40,13 @@ export const natsUrl = makeValidator<string>((input) => {
   return input;
 });
 
+/** TCP port to listen on; 0 = any free port (tests). */
+export const listenPort = makeValidator<number>((input) => {
+  const n = Number(input);
+  if (!/^\d+$/.test(String(input).trim()) || n < 0 || n > 65535) throw new Error('must be a port number from 0 to 65535');
+  return n;
+});
+
 /** Log level; accepts the seed's spellings (INFO, WARNING) too. */
 export const logLevel = makeValidator<'debug' | 'info' | 'warn' | 'error'>((input) => {
   const v = input.trim().toLowerCase();

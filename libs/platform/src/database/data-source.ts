@@ -4,6 +4,7 @@
  *   const db = await acquireDataSource({ url: config.DATABASE_URL, dataDir: dirs.pgDir,
  *                                        entities: [...], migrations: [...], logger });
  *   db.dataSource.getRepository(Foo) ...
+ *   await db.extend({ entities: [...], migrations: [...] });   // another app joining a DataSource it was handed
  *   await db.release();   // closes (and stops the embedded store) when the last user releases
  *
  * url set → real PostgreSQL (pool `poolMax`, default 10); url unset → embedded PGlite under dataDir with a
@@ -37,6 +38,8 @@ export interface SharedDataSource {
   readonly url: string;
   /** SELECT 1 with a timeout: readiness. */
   ping(timeoutMs?: number): Promise<{ ok: boolean; detail?: string }>;
+  /** Adds another app's entities and migrations to this shared DataSource and runs its pending migrations. */
+  extend(options: { entities?: Array<Constructor | EntitySchema>; migrations?: Constructor[]; logger?: Logger }): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -74,6 +77,7 @@ export async function acquireDataSource(options: AcquireDataSourceOptions): Prom
     embedded: !!entry.embedded,
     url: entry.url,
     ping: (timeoutMs = 2000) => ping(entry.dataSource, timeoutMs),
+    extend: (more) => serialise(entry, () => merge(entry, more)),
     release: async () => {
       if (released) return;
       released = true;
@@ -114,7 +118,7 @@ async function create(options: AcquireDataSourceOptions): Promise<Entry> {
   return entry;
 }
 
-async function merge(entry: Entry, options: AcquireDataSourceOptions) {
+async function merge(entry: Entry, options: Pick<AcquireDataSourceOptions, 'entities' | 'migrations' | 'logger'>) {
   const ds = entry.dataSource;
   const entities = (ds.options.entities ?? []) as Array<Constructor | EntitySchema>;
   const migrations = (ds.options.migrations ?? []) as Constructor[];

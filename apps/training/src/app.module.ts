@@ -1,0 +1,23 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { AuthModule, type AuthConfig } from '@clara/auth';
+import { DatasetsProxyController, DATASETS_PROXY_DEPS, type DatasetsProxyDeps } from './datasets/datasets-proxy.controller.js';
+import { HealthController, HEALTH_DEPS, type HealthDeps } from './health/health.controller.js';
+import { JobsController } from './jobs/jobs.controller.js';
+import { JobsService, TRAINING_DEPS, type TrainingDeps } from './jobs/jobs.service.js';
+
+@Module({})
+export class TrainingAppModule {
+  static forRoot(deps: { training: TrainingDeps; health: HealthDeps; datasets: DatasetsProxyDeps; auth: AuthConfig }): DynamicModule {
+    return {
+      module: TrainingAppModule,
+      imports: [AuthModule.forRoot({ config: deps.auth })],
+      controllers: [HealthController, JobsController, DatasetsProxyController],
+      providers: [
+        JobsService,
+        { provide: TRAINING_DEPS, useValue: deps.training },
+        { provide: HEALTH_DEPS, useValue: deps.health },
+        { provide: DATASETS_PROXY_DEPS, useValue: deps.datasets },
+      ],
+    };
+  }
+}
