@@ -1,21 +1,22 @@
 /**
- * The inference graph of a Llama-family decoder with a KV cache, built with the engine's graph IR (graph/ops.ts).
+ * The inference graph of a Llama-family decoder with a KV cache, built with the engine's own DecoderBuilder
+ * (model/llama.ts) — the same layers, rotary, GQA attention and lm_head the trainer uses; inference only adds:
  *
- * One graph serves prefill and decode: it takes the NEW tokens of each row [B, T] with their positions, the padded
- * past keys/values of every layer [B, kvH, P, hd] and an additive attention bias that encodes both causality and
- * each row's own past length, and returns logits [B, T, V] plus the new keys/values [B, kvH, T, hd] (the runner
- * appends them to each row's cache).
- *
- * Multi-LoRA (Punica-style gather-matmul): with `lora`, every target linear also takes stacked adapter factors
- * A [S, in, R] and B [S, R, out] as graph inputs (slot 0 = zeros = base model; B already scaled by alpha/r). Each row
- * gathers its own slot's factors by `adapter_slot` [B] and adds x·A·B — one pass for a batch that mixes adapters.
- * Factors are inputs rather than initializers so loading an adapter is a memory copy, not a graph rebuild.
- *
- * GQA without Expand: q is viewed as [B, kvH, g*T, hd] (heads are grouped kv-head-major), so each kv head serves
- * its g query heads in one MatMul; the attention bias comes in already repeated to [B, 1, g*T, P+T].
+ * - KV cache (through the builder's KvHook, whose layout is kv-head-major): per layer, padded past keys/values
+ *   [kvH, B, P, hd] come in as inputs, are concatenated with the new ones, and the new keys/values [kvH, B, T, hd] go
+ *   out (the runner appends them to each row's cache). An additive attention bias [B, nRep*T, P+T] encodes causality
+ *   and each row's own past length.
+ * - Per-row positions: the rotary tables come in per row, cos/sin [B, T, hd] (and the 1/sqrt(hd)-scaled q tables
+ *   [B, 1, T, hd]), so rows at different positions share one step.
+ * - Multi-LoRA (Punica-style gather-matmul): `MultiLoraDecoderBuilder.linear` adds, for every target linear, stacked
+ *   adapter factors A [S, in, R] and B [S, R, out] as graph inputs (slot 0 = zeros = base model; B pre-scaled by
+ *   alpha/r); each row gathers its own slot by `adapter_slot` [B] and adds x·A·B. One pass for a batch that mixes
+ *   adapters; factors are inputs, so loading an adapter is a memory copy, not a graph rebuild.
  */
 import { Graph } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
+import type { ModelConfig } from '../io/hf-config.js';
+import { DecoderBuilder, type DecoderOptions, type LinearModule } from '../model/llama.js';
 import { LORA_MODULES, type DecoderConfig, type LoraModule, type Tensor } from './types.js';
 
 export interface DecoderGraphOptions {
@@ -48,123 +49,75 @@ export function moduleDims(c: DecoderConfig, m: LoraModule): { in: number; out: 
 
 export const loraInputName = (layer: number, m: LoraModule, which: 'a' | 'b') => `lora_${which}.${layer}.${m}`;
 
-function transposed(t: Tensor): Float32Array {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;
-  return out;
-}
-
-export function ropeTables(c: DecoderConfig, positions: number): { cos: Float32Array; sin: Float32Array } {
-  const hd = c.headDim;
-  const half = hd / 2;
-  const cos = new Float32Array(positions * hd);
-  const sin = new Float32Array(positions * hd);
-  for (let p = 0; p < positions; p++) {
-    for (let i = 0; i < half; i++) {
-      const ang = p / Math.pow(c.ropeTheta, (2 * i) / hd);
-      cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(ang);
-      sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(ang);
-    }
+/** The engine's decoder with one more term per linear: this row's adapter slot, gathered from stacked factors. */
+class MultiLoraDecoderBuilder extends DecoderBuilder {
+  constructor(
+    g: Graph,
+    o: DecoderOptions,
+    private readonly multi: { numSlots: number; maxRank: number; slot: string; rowsByTokens: string } | null,
+  ) {
+    super(g, o);
   }
-  return { cos, sin };
+
+  override linear(x: string, layer: number, module: LinearModule): string {
+    const y = super.linear(x, layer, module);
+    if (!this.multi) return y;
+    const g = this.g;
+    const d = moduleDims(this.o.config, module);
+    const R = this.multi.maxRank;
+    const A = g.input(loraInputName(layer, module, 'a'), 'float32', [this.multi.numSlots, d.in, R]);
+    const B = g.input(loraInputName(layer, module, 'b'), 'float32', [this.multi.numSlots, R, d.out]);
+    const rowA = op.gather(g, A, this.multi.slot); // [B, in, R]
+    const rowB = op.gather(g, B, this.multi.slot); // [B, R, out]
+    // activations are [B*T, in] in the builder; view them per row to multiply by that row's factors
+    const x3 = op.reshapeTo(g, x, op.concat(g, [this.multi.rowsByTokens, g.ints([d.in])], 0), ['B', 'T', d.in]);
+    const delta = op.matmul(g, op.matmul(g, x3, rowA), rowB); // [B, T, out]
+    return op.add(g, y, op.reshape(g, delta, [-1, d.out], [g.shape(y)[0]!, d.out]));
+  }
 }
 
 export interface DecoderGraph {
   graph: Graph;
-  /** Output names: per layer the new keys / values [B, kvH, T, hd], and logits [B, T, V]. */
+  /** Output names: per layer the new keys / values [kvH, B, T, hd], and logits [B*T, V]. */
   keyOutputs: string[];
   valueOutputs: string[];
   logitsOutput: string;
 }
 
-export function buildDecoderGraph(c: DecoderConfig, weights: Map<string, Tensor>, o: DecoderGraphOptions): DecoderGraph {
+export function buildDecoderGraph(c: ModelConfig, weights: Map<string, Tensor>, o: DecoderGraphOptions): DecoderGraph {
   const g = new Graph(o.lora ? 'clara_decoder_multi_lora' : 'clara_decoder', 'float32');
-  const H = c.hiddenSize;
-  const hd = c.headDim;
   const kvH = c.numKvHeads;
-  const w = (name: string) => {
-    const t = weights.get(name);
-    if (!t) throw new Error(`missing weight ${name}`);
-    return t;
-  };
-  const init = (name: string, t: Tensor) => g.initializer(name, 'float32', t.shape, t.data);
-  const initT = (name: string, t: Tensor) => g.initializer(`${name}.T`, 'float32', [t.shape[1]!, t.shape[0]!], transposed(t));
-
-  const ids = g.input('input_ids', 'int64', ['B', 'T']);
-  const pos = g.input('position_ids', 'int64', ['B', 'T']);
-  let bias = '';
+  const hd = c.headDim;
+  const inputIds = g.input('input_ids', 'int64', ['B', 'T']);
   const slot = o.lora ? g.input('adapter_slot', 'int64', ['B']) : '';
-
-  const { cos: cosT, sin: sinT } = ropeTables(c, c.maxPositionEmbeddings);
-  const cosTab = g.initializer('rope_cos', 'float32', [c.maxPositionEmbeddings, hd], cosT);
-  const sinTab = g.initializer('rope_sin', 'float32', [c.maxPositionEmbeddings, hd], sinT);
-  const cos = op.unsqueeze(g, op.gather(g, cosTab, pos), [1]); // [B,1,T,hd]
-  const sin = op.unsqueeze(g, op.gather(g, sinTab, pos), [1]);
-
-  const rope = (x: string) => {
-    const x1 = op.slice(g, x, [0], [hd / 2], [3]);
-    const x2 = op.slice(g, x, [hd / 2], [hd], [3]);
-    const rotated = op.concat(g, [op.neg(g, x2), x1], 3);
-    return op.add(g, op.mul(g, x, cos), op.mul(g, rotated, sin));
+  const io = {
+    inputIds,
+    cos: g.input('cos', 'float32', ['B', 'T', hd]),
+    sin: g.input('sin', 'float32', ['B', 'T', hd]),
+    cosQ: g.input('cos_q', 'float32', ['B', 1, 'T', hd]),
+    sinQ: g.input('sin_q', 'float32', ['B', 1, 'T', hd]),
+    // symbolic dims spelled as the builder derives them (nRep*T query rows, 0+P+T keys after the concat)
+    attnBias: g.input('attn_bias', 'float32', ['B', `${c.numHeads / kvH}*T`, '0+P+T']),
+    batch: 'B',
+    seq: 'T',
   };
-
-  const rmsNorm = (x: string, name: string) => {
-    const ms = op.reduceMean(g, op.mul(g, x, x), [-1]);
-    const inv = op.reciprocal(g, op.sqrt(g, op.add(g, ms, g.scalar(c.rmsNormEps))));
-    return op.mul(g, op.mul(g, x, inv), init(name, w(name)));
-  };
-
-  const linear = (x: string, layer: number, m: LoraModule) => {
-    const path = `model.layers.${layer}.${ATTN_MODULES.has(m) ? 'self_attn' : 'mlp'}.${m}`;
-    let y = op.matmul(g, x, initT(`${path}.weight`, w(`${path}.weight`)));
-    const b = weights.get(`${path}.bias`);
-    if (b) y = op.add(g, y, init(`${path}.bias`, b));
-    if (o.lora) {
-      const d = moduleDims(c, m);
-      const A = g.input(loraInputName(layer, m, 'a'), 'float32', [o.numSlots, d.in, o.maxRank]);
-      const B = g.input(loraInputName(layer, m, 'b'), 'float32', [o.numSlots, o.maxRank, d.out]);
-      const rowA = op.gather(g, A, slot); // [B, in, R]
-      const rowB = op.gather(g, B, slot); // [B, R, out]
-      y = op.add(g, y, op.matmul(g, op.matmul(g, x, rowA), rowB));
-    }
-    return y;
-  };
-
   const keyOutputs: string[] = [];
   const valueOutputs: string[] = [];
-  let x = op.gather(g, init('model.embed_tokens.weight', w('model.embed_tokens.weight')), ids); // [B,T,H]
-  for (let l = 0; l < c.numLayers; l++) {
-    const p = `model.layers.${l}`;
-    const pastK = g.input(`past_key.${l}`, 'float32', ['B', kvH, 'P', hd]);
-    const pastV = g.input(`past_value.${l}`, 'float32', ['B', kvH, 'P', hd]);
-    const h = rmsNorm(x, `${p}.input_layernorm.weight`);
-    const heads = (y: string, n: number) => op.transpose(g, op.reshape(g, y, [0, 0, n, hd], ['B', 'T', n, hd]), [0, 2, 1, 3]);
-    const q = rope(heads(linear(h, l, 'q_proj'), c.numHeads)); // [B,nH,T,hd]
-    const k = rope(heads(linear(h, l, 'k_proj'), kvH)); // [B,kvH,T,hd]
-    const v = heads(linear(h, l, 'v_proj'), kvH);
+  const kv = (layer: number, k: string, v: string) => {
     keyOutputs.push(op.identity(g, k));
     valueOutputs.push(op.identity(g, v));
-    g.output(keyOutputs[l]!);
-    g.output(valueOutputs[l]!);
-    const keys = op.concat(g, [pastK, k], 2); // [B,kvH,P+T,hd]
-    const values = op.concat(g, [pastV, v], 2);
-    // [B, 1, g*T, P+T]: declared here so its symbolic key length matches the concatenated keys
-    bias ||= g.input('attn_bias', 'float32', ['B', 1, 'GT', g.shape(keys)[2]!]);
-    const qg = op.reshape(g, q, [0, kvH, -1, hd], ['B', kvH, 'GT', hd]);
-    const scores = op.mul(g, op.matmul(g, qg, op.transpose(g, keys, [0, 1, 3, 2])), g.scalar(1 / Math.sqrt(hd)));
-    const probs = op.softmax(g, op.add(g, scores, bias), -1);
-    const ctx = op.reshape(g, op.matmul(g, probs, values), [0, c.numHeads, -1, hd], ['B', c.numHeads, 'T', hd]);
-    const merged = op.reshape(g, op.transpose(g, ctx, [0, 2, 1, 3]), [0, 0, c.numHeads * hd], ['B', 'T', c.numHeads * hd]);
-    const h1 = op.add(g, x, linear(merged, l, 'o_proj'));
-    const n2 = rmsNorm(h1, `${p}.post_attention_layernorm.weight`);
-    const gate = linear(n2, l, 'gate_proj');
-    const act = op.mul(g, op.mul(g, gate, op.sigmoid(g, gate)), linear(n2, l, 'up_proj'));
-    x = op.add(g, h1, linear(act, l, 'down_proj'));
-  }
-  const normed = rmsNorm(x, 'model.norm.weight');
-  const headW = c.tieWordEmbeddings ? w('model.embed_tokens.weight') : w('lm_head.weight');
-  const logits = op.matmul(g, normed, g.initializer('lm_head.T', 'float32', [H, c.vocabSize], transposed(headW)));
+    g.output(keyOutputs[layer]!);
+    g.output(valueOutputs[layer]!);
+    const pastK = g.input(`past_key.${layer}`, 'float32', [kvH, 'B', 'P', hd]);
+    const pastV = g.input(`past_value.${layer}`, 'float32', [kvH, 'B', 'P', hd]);
+    return { k: op.concat(g, [pastK, k], 2), v: op.concat(g, [pastV, v], 2), kvLen: 'P+T' };
+  };
+  const builder = new MultiLoraDecoderBuilder(
+    g,
+    { config: c, weights, kv },
+    o.lora ? { numSlots: o.numSlots, maxRank: o.maxRank, slot, rowsByTokens: op.shapeOf(g, inputIds) } : null,
+  );
+  const logits = builder.lmHead(builder.decoder(io));
   g.output(logits);
   return { graph: g, keyOutputs, valueOutputs, logitsOutput: logits };
 }

@@ -1,5 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { toOnnx } from '../graph/onnx.js';
+import { Session } from '../graph/runtime.js';
+import { batchFeeds, buildEvalGraph } from '../model/training-graph.js';
 import { OnnxRunner } from './onnx-runner.js';
+import { logSoftmax } from './sampling.js';
 import { mergeLora, ReferenceModel } from './reference-model.js';
 import { randomLora, randomWeights, tinyConfig } from './testing.js';
 import type { ModelRunner } from './types.js';
@@ -47,6 +51,22 @@ describe.each([
     const full = await trace(ref, [...prompt, ...next], []);
     const lastFull = full[0]!.slice(-config.vocabSize);
     expect(maxRelErr(a[a.length - 1]!, lastFull)).toBeLessThan(1e-5);
+  });
+
+  it("the engine's eval graph (the trainer's forward) gives the same loss as the inference graph's logits", async () => {
+    const onnx = await OnnxRunner.create(config, weights, { numSlots: 2, maxRank: 1 });
+    runners.push(onnx);
+    const seq = [...prompt, ...next];
+    const [logits] = await onnx.forward([{ tokens: seq, cache: onnx.newCache(), slot: 0 }], { allPositions: true });
+    let nll = 0;
+    for (let t = 0; t + 1 < seq.length; t++) nll -= logSoftmax(logits!.subarray(t * config.vocabSize, (t + 1) * config.vocabSize))[seq[t + 1]!]!;
+    const built = buildEvalGraph({ config, weights, batch: 1, seq: seq.length });
+    const session = await Session.create(toOnnx(built.graph), { intraOpNumThreads: 1 });
+    const { feeds, count } = batchFeeds(config, [{ inputIds: seq, labels: seq }], 1, seq.length, seq.length - 1);
+    const out = await session.run(feeds);
+    await session.release();
+    expect(count).toBe(seq.length - 1);
+    expect(Math.abs(Number(out[built.loss]!.data[0]) - nll / count) / (nll / count)).toBeLessThan(1e-5);
   });
 
   it('an adapter in a slot gives the logits of the model with the adapter merged into its weights', async () => {

@@ -6,9 +6,11 @@
  * multi-LoRA graph (stacked slots gathered per row) for everything else.
  */
 import { toOnnx } from '../graph/onnx.js';
+import type { ModelConfig } from '../io/hf-config.js';
+import { rotaryTables } from '../model/llama.js';
 import { Session, type HostValue } from '../graph/runtime.js';
 import { buildDecoderGraph, loraInputName, moduleDims, type DecoderGraph } from './decoder-graph.js';
-import { LORA_MODULES, SequenceCache, type DecoderConfig, type ForwardOptions, type ForwardRow, type LoraWeights, type ModelRunner, type Tensor } from './types.js';
+import { LORA_MODULES, SequenceCache, type ForwardOptions, type ForwardRow, type LoraWeights, type ModelRunner, type Tensor } from './types.js';
 
 export interface OnnxRunnerOptions {
   /** Adapter slots including slot 0 (no adapter). */
@@ -26,9 +28,11 @@ export class OnnxRunner implements ModelRunner {
   /** Stacked factors per graph input name: A [S, in, R], B [S, R, out]. */
   private readonly stacks = new Map<string, { data: Float32Array; dims: number[] }>();
   private readonly occupied: boolean[];
+  /** Rotary tables for every position [maxPos, hd]; rows are gathered per request position. */
+  private readonly rope: { cos: Float32Array; sin: Float32Array; cosQ: Float32Array; sinQ: Float32Array };
 
   private constructor(
-    readonly config: DecoderConfig,
+    readonly config: ModelConfig,
     private readonly base: { session: Session; graph: DecoderGraph },
     private readonly multi: { session: Session; graph: DecoderGraph },
     options: OnnxRunnerOptions,
@@ -36,6 +40,10 @@ export class OnnxRunner implements ModelRunner {
     this.numSlots = options.numSlots;
     this.maxRank = options.maxRank;
     this.occupied = Array.from({ length: options.numSlots }, () => false);
+    const positions = Array.from({ length: config.maxPositionEmbeddings }, (_, i) => i);
+    const r = rotaryTables(config, positions);
+    const rq = rotaryTables(config, positions, 1 / Math.sqrt(config.headDim));
+    this.rope = { cos: r.cos, sin: r.sin, cosQ: rq.cos, sinQ: rq.sin };
     for (let l = 0; l < config.numLayers; l++) {
       for (const m of LORA_MODULES) {
         const d = moduleDims(config, m);
@@ -47,7 +55,7 @@ export class OnnxRunner implements ModelRunner {
     }
   }
 
-  static async create(config: DecoderConfig, weights: Map<string, Tensor>, options: OnnxRunnerOptions): Promise<OnnxRunner> {
+  static async create(config: ModelConfig, weights: Map<string, Tensor>, options: OnnxRunnerOptions): Promise<OnnxRunner> {
     if (options.numSlots < 2) throw new Error('numSlots must be at least 2 (slot 0 is the base model)');
     const threads = options.intraOpThreads ?? 1;
     const baseGraph = buildDecoderGraph(config, weights, { lora: false, numSlots: options.numSlots, maxRank: options.maxRank });
@@ -101,14 +109,24 @@ export class OnnxRunner implements ModelRunner {
       if (r.slot < 0 || r.slot >= this.numSlots || (r.slot > 0 && !this.occupied[r.slot])) throw new Error(`adapter slot ${r.slot} is empty`);
     }
     const ids = new BigInt64Array(Bn * T);
-    const pos = new BigInt64Array(Bn * T);
+    const cos = new Float32Array(Bn * T * hd);
+    const sin = new Float32Array(Bn * T * hd);
+    const cosQ = new Float32Array(Bn * T * hd);
+    const sinQ = new Float32Array(Bn * T * hd);
     const bias = new Float32Array(Bn * G * T * L).fill(MASKED);
     rows.forEach((r, b) => {
       const p = r.cache.length;
       const t = r.tokens.length;
-      for (let i = 0; i < t; i++) {
-        ids[b * T + i] = BigInt(r.tokens[i]!);
-        pos[b * T + i] = BigInt(p + i);
+      for (let i = 0; i < T; i++) {
+        // padded positions repeat the row's last real token (their outputs are discarded)
+        const at = Math.min(i, t - 1);
+        ids[b * T + i] = BigInt(r.tokens[at]!);
+        const src = (p + at) * hd;
+        const dst = (b * T + i) * hd;
+        cos.set(this.rope.cos.subarray(src, src + hd), dst);
+        sin.set(this.rope.sin.subarray(src, src + hd), dst);
+        cosQ.set(this.rope.cosQ.subarray(src, src + hd), dst);
+        sinQ.set(this.rope.sinQ.subarray(src, src + hd), dst);
       }
       for (let j = 0; j < G; j++) {
         for (let q = 0; q < T; q++) {
@@ -123,8 +141,11 @@ export class OnnxRunner implements ModelRunner {
     const { session, graph } = useLora ? this.multi : this.base;
     const feeds: Record<string, HostValue> = {
       input_ids: { dtype: 'int64', dims: [Bn, T], data: ids },
-      position_ids: { dtype: 'int64', dims: [Bn, T], data: pos },
-      attn_bias: { dtype: 'float32', dims: [Bn, 1, G * T, L], data: bias },
+      cos: { dtype: 'float32', dims: [Bn, T, hd], data: cos },
+      sin: { dtype: 'float32', dims: [Bn, T, hd], data: sin },
+      cos_q: { dtype: 'float32', dims: [Bn, 1, T, hd], data: cosQ },
+      sin_q: { dtype: 'float32', dims: [Bn, 1, T, hd], data: sinQ },
+      attn_bias: { dtype: 'float32', dims: [Bn, G * T, L], data: bias },
     };
     for (let l = 0; l < c.numLayers; l++) {
       const pk = new Float32Array(Bn * kvH * P * hd);
@@ -134,13 +155,13 @@ export class OnnxRunner implements ModelRunner {
         const n = cache.length * hd;
         for (let h = 0; h < kvH; h++) {
           const src = h * cache.capacity * hd;
-          const dst = (b * kvH + h) * P * hd;
+          const dst = (h * Bn + b) * P * hd; // kv-head-major [kvH, B, P, hd]
           pk.set(cache.keys[l]!.subarray(src, src + n), dst);
           pv.set(cache.values[l]!.subarray(src, src + n), dst);
         }
       });
-      feeds[`past_key.${l}`] = { dtype: 'float32', dims: [Bn, kvH, P, hd], data: pk };
-      feeds[`past_value.${l}`] = { dtype: 'float32', dims: [Bn, kvH, P, hd], data: pv };
+      feeds[`past_key.${l}`] = { dtype: 'float32', dims: [kvH, Bn, P, hd], data: pk };
+      feeds[`past_value.${l}`] = { dtype: 'float32', dims: [kvH, Bn, P, hd], data: pv };
     }
     if (useLora) {
       feeds.adapter_slot = { dtype: 'int64', dims: [Bn], data: BigInt64Array.from(rows, (r) => BigInt(r.slot)) };
@@ -158,8 +179,8 @@ export class OnnxRunner implements ModelRunner {
       const k = out[graph.keyOutputs[l]!]!.data as Float32Array;
       const v = out[graph.valueOutputs[l]!]!.data as Float32Array;
       rows.forEach((r, b) => {
-        const block = kvH * T * hd;
-        r.cache.append(l, k.subarray(b * block, (b + 1) * block), v.subarray(b * block, (b + 1) * block), T, 0, r.tokens.length);
+        const offsets = Array.from({ length: kvH }, (_, h) => (h * Bn + b) * T * hd); // [kvH, B, T, hd]
+        r.cache.append(l, k, v, r.tokens.length, offsets);
       });
     }
     for (const r of rows) r.cache.advance(r.tokens.length);

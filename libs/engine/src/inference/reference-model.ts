@@ -126,7 +126,7 @@ export class ReferenceModel implements ModelRunner {
         }
         qs.push(q);
       }
-      cache.append(l, kNew, vNew, T, 0, T);
+      cache.append(l, kNew, vNew, T, Array.from({ length: c.numKvHeads }, (_, kh) => kh * T * hd));
       // cache.length still counts only the past; the new block sits right after it
       const cap = cache.capacity;
       const K = cache.keys[l];

@@ -50,15 +50,15 @@ export class SequenceCache {
     this.values = Array.from({ length: numLayers }, () => new Float32Array(numKvHeads * initialCapacity * headDim));
   }
 
-  /** Appends `count` new positions for `layer` from a [numKvHeads, srcLen, headDim] block starting at srcOffset. */
-  append(layer: number, k: Float32Array, v: Float32Array, srcLen: number, srcOffset: number, count: number): void {
+  /** Appends `count` new positions for `layer`; `headOffsets[h]` is where head h's first new position starts in k/v. */
+  append(layer: number, k: Float32Array, v: Float32Array, count: number, headOffsets: number[]): void {
     this.reserve(this.length + count);
     const hd = this.headDim;
     for (let h = 0; h < this.numKvHeads; h++) {
-      const src = (h * srcLen + srcOffset) * hd;
+      const src = headOffsets[h]!;
       const dst = (h * this.capacity + this.length) * hd;
-      this.keys[layer].set(k.subarray(src, src + count * hd), dst);
-      this.values[layer].set(v.subarray(src, src + count * hd), dst);
+      this.keys[layer]!.set(k.subarray(src, src + count * hd), dst);
+      this.values[layer]!.set(v.subarray(src, src + count * hd), dst);
     }
   }
 
