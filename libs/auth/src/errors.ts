@@ -34,3 +34,9 @@ export class AuthConfigError extends Error {
     this.name = 'AuthConfigError';
   }
 }
+
+/** A token-supplied value for an error message: quoted, at most 64 characters, printable ASCII only (safe in headers). */
+export function quoteUntrusted(value: unknown): string {
+  const text = String(value);
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text).replace(/[^\x20-\x7e]/g, '?');
+}

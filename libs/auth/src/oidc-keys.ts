@@ -6,7 +6,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
 import type { AuthConfig } from './config.js';
-import { AuthenticationError, IdentityProviderUnavailableError } from './errors.js';
+import { AuthenticationError, IdentityProviderUnavailableError, quoteUntrusted } from './errors.js';
 import type { KeyResolver } from './token-verifier.js';
 
 export interface OidcDiscovery {
@@ -48,8 +48,8 @@ export class OidcKeyResolver implements KeyResolver {
       return key;
     } catch (error) {
       const name = (error as Error)?.name;
-      if (name === 'SigningKeyNotFoundError') throw new AuthenticationError(`token signed with unknown key id ${JSON.stringify(kid)}`);
-      if (name === 'JwksRateLimitError') throw new AuthenticationError(`token signed with unknown key id ${JSON.stringify(kid)} (JWKS refetch rate-limited)`);
+      if (name === 'SigningKeyNotFoundError') throw new AuthenticationError(`token signed with unknown key id ${quoteUntrusted(kid)}`);
+      if (name === 'JwksRateLimitError') throw new AuthenticationError(`token signed with unknown key id ${quoteUntrusted(kid)} (JWKS refetch rate-limited)`);
       throw new IdentityProviderUnavailableError(`JWKS fetch failed: ${(error as Error)?.message ?? error}`, { cause: error });
     }
   }
@@ -90,7 +90,7 @@ export class StaticKeyResolver implements KeyResolver {
 
   async getKey(kid: string): Promise<KeyObject> {
     const key = this.keys.get(kid);
-    if (!key) throw new AuthenticationError(`token signed with unknown key id ${JSON.stringify(kid)}`);
+    if (!key) throw new AuthenticationError(`token signed with unknown key id ${quoteUntrusted(kid)}`);
     return key;
   }
 }

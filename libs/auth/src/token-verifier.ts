@@ -6,7 +6,7 @@
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import type { AuthUser } from './auth-user.js';
-import { AuthenticationError } from './errors.js';
+import { AuthenticationError, quoteUntrusted } from './errors.js';
 
 export interface KeyResolver {
   /** Public key for `kid`; AuthenticationError when unknown, IdentityProviderUnavailableError when unreachable. */
@@ -40,7 +40,7 @@ export class TokenVerifier {
       throw new AuthenticationError('malformed token');
     }
     // Checked before any key lookup: `none`, HS256-with-the-public-key and friends never reach the JWKS.
-    if (header.alg !== 'RS256') throw new AuthenticationError(`token algorithm ${JSON.stringify(header.alg)} is not accepted (RS256 only)`);
+    if (header.alg !== 'RS256') throw new AuthenticationError(`token algorithm ${quoteUntrusted(header.alg)} is not accepted (RS256 only)`);
     if (typeof header.kid !== 'string' || header.kid === '') throw new AuthenticationError('token has no key id (kid)');
     const key = await this.options.keys.getKey(header.kid);
 
@@ -63,7 +63,7 @@ export class TokenVerifier {
     }
     // Keycloak marks ID and refresh tokens with typ; only access tokens authorise API calls.
     if (claims.typ !== undefined && claims.typ.toLowerCase() !== 'bearer') {
-      throw new AuthenticationError(`token type ${JSON.stringify(claims.typ)} is not an access token`);
+      throw new AuthenticationError(`token type ${quoteUntrusted(claims.typ)} is not an access token`);
     }
 
     const roles = new Set<string>([

@@ -63,6 +63,13 @@ describe('AuthModule guard on a Nest app (development mode, real OIDC provider)'
     expect(expired.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
 
     expect((await call(demo.baseUrl, 'GET', '/api/undecorated')).status).toBe(401);
+
+    // attacker-chosen header values end up quoted, shortened and header-safe: still a 401, never a 500
+    const hostileKid = await idp.sign({}, { header: { kid: `€\r\nSet-Cookie: x=1${'k'.repeat(500)}` } });
+    const hostile = await call(demo.baseUrl, 'GET', '/api/training/jobs/1', hostileKid);
+    expect(hostile.status).toBe(401);
+    expect(hostile.json.message).toMatch(/unknown key id "\?\\r\\nSet-Cookie: x=1k+\.\.\."/);
+    expect(hostile.headers.get('set-cookie')).toBeNull();
   });
 
   it('valid token → 200 and @Auth() gives the user', async () => {

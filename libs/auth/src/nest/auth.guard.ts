@@ -43,7 +43,7 @@ export class AuthGuard implements CanActivate {
 export function toHttpException(error: unknown, response?: { setHeader?(name: string, value: string): unknown }): unknown {
   if (error instanceof AuthenticationError) {
     // RFC 6750: tell the client which scheme and why (never echo the token).
-    const challenge = error.reason === 'missing_token' ? 'Bearer' : `Bearer error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`;
+    const challenge = error.reason === 'missing_token' ? 'Bearer' : `Bearer error="invalid_token", error_description="${error.message.replace(/[^\x20-\x7e]|"/g, "'")}"`;
     response?.setHeader?.('WWW-Authenticate', challenge);
     return new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: error.message, reason: error.reason });
   }
