@@ -21,7 +21,7 @@ let trainer: string;
 let analyst: string;
 const events: BusMessage[] = [];
 
-async function call(method: string, path: string, options: { token?: string; json?: unknown; body?: BodyInit; type?: string } = {}) {
+async function call(method: string, path: string, options: { token?: string; json?: unknown; body?: string | FormData; type?: string } = {}) {
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   let body = options.body;

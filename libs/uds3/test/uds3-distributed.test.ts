@@ -67,12 +67,12 @@ describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
   });
 
   it('flags near-duplicates with MinHash LSH and lowers their quality', async () => {
-    const original = (await uds3.getDocument('pv')) as { content: string; quality: { score: number } };
+    const original = (await uds3.getDocument('pv')) as unknown as { content: string; quality: { score: number } };
     const copy = `${original.content} Stand: 2024.`; // a re-published copy with a date line appended
     const out = await uds3.ingest([{ id: 'pv-copy', title: 'Photovoltaik (Kopie)', content: copy, domain: 'bau', language: 'de' }]);
     expect(out.near_duplicates).toEqual([{ id: 'pv-copy', duplicate_of: 'pv', similarity: expect.any(Number) }]);
     expect(out.near_duplicates[0].similarity).toBeGreaterThan(0.8);
-    const stored = (await uds3.getDocument('pv-copy')) as { quality: { score: number; signals: { near_duplicate: { duplicate_of: string } } } };
+    const stored = (await uds3.getDocument('pv-copy')) as unknown as { quality: { score: number; signals: { near_duplicate: { duplicate_of: string } } } };
     expect(stored.quality.signals.near_duplicate.duplicate_of).toBe('pv');
     expect(stored.quality.score).toBeLessThan(original.quality.score);
     const filtered = await uds3.search({ query_text: 'Photovoltaik Dach', min_quality_score: stored.quality.score + 0.001, top_k: 100 });

@@ -24,6 +24,7 @@ export class OnnxEmbedder implements Embedder {
     private readonly tokenizer: Tokenizer,
     private readonly maxLength: number,
     private readonly batchSize: number,
+    private readonly unkId: number,
   ) {}
 
   static async load(dir: string, options: OnnxEmbedderOptions = {}): Promise<OnnxEmbedder> {
@@ -31,14 +32,14 @@ export class OnnxEmbedder implements Embedder {
     const tokenizerPath = join(dir, 'tokenizer.json');
     for (const p of [modelPath, tokenizerPath]) if (!existsSync(p)) throw new Error(`embedding model directory ${dir} lacks ${p}`);
     const configPath = join(dir, 'tokenizer_config.json');
-    const tokenizer = new Tokenizer(
-      JSON.parse(await readFile(tokenizerPath, 'utf8')),
-      existsSync(configPath) ? JSON.parse(await readFile(configPath, 'utf8')) : {},
-    );
+    const tokenizerJson = JSON.parse(await readFile(tokenizerPath, 'utf8'));
+    const tokenizer = new Tokenizer(tokenizerJson, existsSync(configPath) ? JSON.parse(await readFile(configPath, 'utf8')) : {});
+    // tokenizers.js leaves out-of-vocabulary words of WordLevel/WordPiece models undefined: map them to the unknown token
+    const unkId = tokenizer.token_to_id(tokenizerJson.model?.unk_token ?? '[UNK]') ?? 0;
     const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
-    const probe = new OnnxEmbedder(`onnx:${dir}`, 0, session, tokenizer, options.maxLength ?? 256, options.batchSize ?? 16);
+    const probe = new OnnxEmbedder(`onnx:${dir}`, 0, session, tokenizer, options.maxLength ?? 256, options.batchSize ?? 16, unkId);
     const [v] = await probe.embed(['dimension probe']);
-    return new OnnxEmbedder(`onnx:${dir}`, v.length, session, tokenizer, options.maxLength ?? 256, options.batchSize ?? 16);
+    return new OnnxEmbedder(`onnx:${dir}`, v.length, session, tokenizer, options.maxLength ?? 256, options.batchSize ?? 16, unkId);
   }
 
   async embed(texts: string[]): Promise<Float32Array[]> {
@@ -48,7 +49,7 @@ export class OnnxEmbedder implements Embedder {
   }
 
   private async embedBatch(texts: string[]): Promise<Float32Array[]> {
-    const encoded = texts.map((t) => this.tokenizer.encode(t).ids.slice(0, this.maxLength));
+    const encoded = texts.map((t) => this.tokenizer.encode(t).ids.slice(0, this.maxLength).map((id: number | undefined) => id ?? this.unkId));
     const seq = Math.max(1, ...encoded.map((e) => e.length));
     const ids = new BigInt64Array(texts.length * seq);
     const mask = new BigInt64Array(texts.length * seq);

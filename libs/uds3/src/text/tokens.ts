@@ -59,11 +59,12 @@ export class HfTokenCounter implements TokenCounter {
   }
 
   spans(text: string): TokenSpan[] {
-    const ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    const { ids, tokens } = this.tokenizer.encode(text, { add_special_tokens: false });
     const out: TokenSpan[] = [];
     let cursor = 0;
-    for (const id of ids) {
-      const piece = this.tokenizer.decode([id], { skip_special_tokens: true }).trim();
+    for (const [i, id] of ids.entries()) {
+      // out-of-vocabulary ids come back undefined from tokenizers.js: fall back to the token text
+      const piece = (id === undefined ? tokens[i] : this.tokenizer.decode([id], { skip_special_tokens: true })).trim();
       const at = piece ? text.indexOf(piece, cursor) : -1;
       const start = at >= 0 ? at : cursor;
       const end = at >= 0 ? at + piece.length : cursor;
