@@ -19,6 +19,7 @@ import {
 } from '@clara/platform';
 import { readWorkerConfig, type WorkerConfig } from './config.js';
 import { TrainingWorker } from './worker.js';
+import { registerEngineTrainers } from './engine-trainer/register.js';
 
 export interface WorkerBootstrapOptions {
   bus?: MessageBus;
@@ -27,6 +28,8 @@ export interface WorkerBootstrapOptions {
   logger?: Logger;
   /** Run an outbox relay in this process (default true; the worker writes most events). */
   relay?: boolean;
+  /** Register the engine's lora/qlora/continuous trainers (default true; queue tests may turn it off). */
+  engineTrainers?: boolean;
 }
 
 export interface WorkerApp {
@@ -51,6 +54,14 @@ export async function bootstrap(options: WorkerBootstrapOptions = {}): Promise<W
   } catch (err) {
     if (ownBus) await bus.close();
     if (!options.db) await db?.release();
+    throw err;
+  }
+  try {
+    // The engine's lora/qlora/continuous trainers (types a caller registered first are kept); checks CUDA if asked.
+    if (options.engineTrainers ?? true) await registerEngineTrainers(db.dataSource, config);
+  } catch (err) {
+    if (ownBus) await bus.close();
+    if (!options.db) await db.release();
     throw err;
   }
   const relay = new OutboxRelay(db.dataSource, bus, { logger: logger.child('outbox') });
