@@ -97,6 +97,8 @@ export class TrainingWorker {
       return;
     }
     this.filling = (async () => {
+      // Yield first: the finally below must run after this.filling is assigned, even when there is nothing to do.
+      await Promise.resolve();
       try {
         do {
           this.refill = false;

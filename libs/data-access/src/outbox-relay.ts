@@ -60,6 +60,7 @@ export class OutboxRelay {
       return;
     }
     this.running = (async () => {
+      await Promise.resolve(); // the finally below must run after this.running is assigned
       try {
         do {
           this.again = false;
