@@ -36,6 +36,16 @@ export async function loadHttpsOptions(config: Pick<AuthConfig, 'mtls'>, fetchIm
   return { cert, key, ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' };
 }
 
+/**
+ * TLS options for this service's OUTGOING calls to other CLARA services under mTLS (e.g. training → datasets):
+ * the service certificate as client certificate and the same CA for the server. Issue service certificates with
+ * both usages (serverAuth + clientAuth; cert-manager `usages: [server auth, client auth]`).
+ *   new https.Agent(mtlsClientOptions(httpsOptions))   or   new undici.Agent({ connect: mtlsClientOptions(httpsOptions) })
+ */
+export function mtlsClientOptions(server: MtlsHttpsOptions): { cert: string; key: string; ca: string } {
+  return { cert: server.cert, key: server.key, ca: server.ca };
+}
+
 function readPem(variable: string, path: string | undefined): string {
   if (!path) throw new AuthConfigError({ [variable]: 'is required when CLARA_MTLS_ENABLED=true' });
   try {

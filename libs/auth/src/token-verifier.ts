@@ -70,10 +70,12 @@ export class TokenVerifier {
       ...stringList(claims.realm_access?.roles),
       ...stringList(claims.resource_access?.[this.options.clientId]?.roles),
     ]);
-    const sub = claims.sub as string;
+    const sub = claims.sub;
+    if (typeof sub !== 'string' || sub === '') throw new AuthenticationError('token subject (sub) must be a non-empty string');
+    const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
     return {
       sub,
-      email: claims.email ?? claims.preferred_username ?? sub,
+      email: text(claims.email) ?? text(claims.preferred_username) ?? sub,
       roles: [...roles],
       via: 'jwt',
     };

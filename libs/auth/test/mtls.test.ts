@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthConfigError, loadAuthConfig, loadHttpsOptions } from '../src/index.js';
+import { AuthConfigError, loadAuthConfig, loadHttpsOptions, mtlsClientOptions } from '../src/index.js';
 import { bootDemoApp } from './nest-app.js';
 import { startOidcProvider, type OidcFixture } from './oidc-fixture.js';
 
@@ -26,7 +26,7 @@ async function makeCa(cn: string): Promise<Pem> {
   return { cert: pems.cert, key: pems.private };
 }
 
-async function issue(ca: Pem, subject: { name: string; value: string }[], usage: 'server' | 'client'): Promise<Pem> {
+async function issue(ca: Pem, subject: { name: string; value: string }[], usage: 'server' | 'client' | 'service'): Promise<Pem> {
   const pems = await generate(subject, {
     keyType: 'ec',
     algorithm: 'sha256',
@@ -34,8 +34,8 @@ async function issue(ca: Pem, subject: { name: string; value: string }[], usage:
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: usage === 'server', clientAuth: usage === 'client' },
-      ...(usage === 'server' ? [{ name: 'subjectAltName' as const, altNames: [{ type: 7 as const, ip: '127.0.0.1' }, { type: 2 as const, value: 'localhost' }] }] : []),
+      { name: 'extKeyUsage', serverAuth: usage !== 'client', clientAuth: usage !== 'server' },
+      ...(usage !== 'client' ? [{ name: 'subjectAltName' as const, altNames: [{ type: 7 as const, ip: '127.0.0.1' }, { type: 2 as const, value: 'localhost' }] }] : []),
     ],
   });
   return { cert: pems.cert, key: pems.private };
@@ -76,7 +76,8 @@ describe('production mode: mTLS + JWT on a Nest app', () => {
     dir = mkdtempSync(join(tmpdir(), 'clara-mtls-'));
     ca = await makeCa('CLARA Test CA');
     const otherCa = await makeCa('Someone Else CA');
-    const server = await issue(ca, [{ name: 'commonName', value: 'localhost' }], 'server');
+    // a service certificate (server + client usage): serves HTTPS and calls other services
+    const server = await issue(ca, [{ name: 'commonName', value: 'clara-training' }], 'service');
     goodClient = await issue(ca, [{ name: 'commonName', value: 'training-worker-1' }, { name: 'organizationName', value: 'CLARA' }], 'client');
     foreignClient = await issue(otherCa, [{ name: 'commonName', value: 'intruder' }], 'client');
     files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server-key.pem') };
@@ -117,14 +118,19 @@ describe('production mode: mTLS + JWT on a Nest app', () => {
       expect(demo.audit).toHaveLength(1);
       expect(demo.audit[0]).toMatchObject({ method: 'POST', status: 201, clientCertSubject: 'CN=training-worker-1, O=CLARA', sub: 'clara-training-system' });
 
+      // another CLARA service calling with its own service certificate (mtlsClientOptions)
+      const peer = mtlsClientOptions(httpsOptions!);
+      const fromService = await request(`${demo.baseUrl}/api/training/jobs/1`, { ca: peer.ca, client: { cert: peer.cert, key: peer.key }, token });
+      expect(JSON.parse(fromService.body).user.clientCertSubject).toBe('CN=clara-training');
+
       // a certificate is not enough: the token is still required
       expect((await request(`${demo.baseUrl}/api/training/jobs/1`, { ca: ca.cert, client: goodClient })).status).toBe(401);
-      expect(accepted).toEqual([true, true, true]);
+      expect(accepted).toEqual([true, true, true, true]);
       // the TLS layer refuses these before any HTTP happens
       await expect(request(`${demo.baseUrl}/health`, { ca: ca.cert, client: foreignClient, token })).rejects.toThrow(TLS_REFUSAL);
       await expect(request(`${demo.baseUrl}/health`, { ca: ca.cert, token })).rejects.toThrow(TLS_REFUSAL);
       // the server never let either connection through, and says why for the missing certificate
-      expect(accepted).toEqual([true, true, true]);
+      expect(accepted).toEqual([true, true, true, true]);
       expect(tlsErrors.at(-1)).toMatch(/peer did not return a certificate/);
     } finally {
       await demo.app.close();

@@ -58,6 +58,11 @@ describe('token verification against a real OIDC provider (discovery + JWKS over
     expect(await rejection(await idp.sign({ aud: 'other-service', azp: 'other-client' }))).toMatch(/not issued for client/);
   });
 
+  it('rejects a non-string subject and ignores non-string email claims', async () => {
+    expect(await rejection(await idp.sign({ sub: 42 }))).toMatch(/sub/);
+    expect((await verify(await idp.sign({ email: { $ne: 1 }, preferred_username: 'bob' }))).email).toBe('bob');
+  });
+
   it('rejects an ID token (typ ID) even though it is correctly signed', async () => {
     expect(await rejection(await idp.sign({ typ: 'ID', aud: idp.apiClientId }))).toMatch(/not an access token/);
   });
