@@ -125,11 +125,14 @@ export class AdapterSync {
       if (event === 'deleted' && this.origins.get(name)?.registryId === data.id) {
         this.engine.pool.unregister(name);
         this.origins.delete(name);
-      } else if ((event === 'registered' || event === 'updated') && data.path && data.version !== undefined) {
+      } else if (event === 'registered' || event === 'updated') {
+        // the worker's event may carry only id/name/path: the registry has the version
+        const record = data.version !== undefined && data.path ? { ...data, version: data.version, path: data.path } : await this.opts.registry?.find(name);
+        if (!record) return;
         const current = this.engine.pool.list().find((a) => a.name === name);
-        if (current && Number(current.version) >= data.version) return;
-        await this.load(name, data.path, { version: String(data.version), broadcast: false, origin: { kind: 'registry', registryId: data.id } });
-        this.log.info('hot-swapped adapter to a new registry version', { name, version: data.version });
+        if (current && Number(current.version) >= record.version) return;
+        await this.load(name, record.path, { version: String(record.version), broadcast: false, origin: { kind: 'registry', registryId: record.id } });
+        this.log.info('hot-swapped adapter to a new registry version', { name, version: record.version });
       }
     } catch (err) {
       this.log.error('cannot apply registry event', { subject, err: (err as Error).message });
