@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthConfigError, loadAuthConfig, loadHttpsOptions, mtlsClientOptions } from '../src/index.js';
-import { bootDemoApp } from './nest-app.js';
+import { bootDemoApp, waitForAudit } from './nest-app.js';
 import { startOidcProvider, type OidcFixture } from './oidc-fixture.js';
 
 type Pem = { cert: string; key: string };
@@ -114,7 +114,7 @@ describe('production mode: mTLS + JWT on a Nest app', () => {
       const me = await request(`${demo.baseUrl}/api/training/jobs/1`, { ca: ca.cert, client: goodClient, token });
       expect(JSON.parse(me.body).user.clientCertSubject).toBe('CN=training-worker-1, O=CLARA');
 
-      await new Promise((r) => setTimeout(r, 20));
+      await waitForAudit(demo.audit, 1);
       expect(demo.audit).toHaveLength(1);
       expect(demo.audit[0]).toMatchObject({ method: 'POST', status: 201, clientCertSubject: 'CN=training-worker-1, O=CLARA', sub: 'clara-training-system' });
 

@@ -47,6 +47,12 @@ class DemoController {
   }
 }
 
+/** Audit lines are written on the response's 'finish', which may trail the client's read: poll briefly. */
+export async function waitForAudit(audit: AuditEntry[], count: number, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (audit.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
+
 export async function bootDemoApp(config: AuthConfig, httpsOptions?: MtlsHttpsOptions) {
   const audit: AuditEntry[] = [];
   @Module({ imports: [AuthModule.forRoot({ config, auditSink: { write: (e) => audit.push(e) } })], controllers: [DemoController] })

@@ -17,7 +17,7 @@ import {
   webSocketRejection,
   type AuthUser,
 } from '../src/index.js';
-import { bootDemoApp } from './nest-app.js';
+import { bootDemoApp, waitForAudit } from './nest-app.js';
 import { startOidcProvider, type OidcFixture } from './oidc-fixture.js';
 
 async function call(baseUrl: string, method: string, path: string, token?: string, body?: unknown) {
@@ -97,7 +97,7 @@ describe('AuthModule guard on a Nest app (development mode, real OIDC provider)'
     expect((await call(demo.baseUrl, 'POST', '/api/training/jobs', undefined, {})).status).toBe(401);
     await call(demo.baseUrl, 'GET', '/api/training/jobs/1', trainer); // reads are not audited
 
-    await new Promise((r) => setTimeout(r, 20)); // 'finish' fires after the client got the response
+    await waitForAudit(demo.audit, 5);
     expect(demo.audit.map((e) => [e.method, e.path, e.status, e.actor])).toEqual([
       ['POST', '/api/training/jobs', 403, 'clara-analyst-ui@clients.clara.local'],
       ['DELETE', '/api/training/jobs/7', 403, 'clara-analyst-ui@clients.clara.local'],
