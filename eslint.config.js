@@ -18,6 +18,27 @@ const libLayers = {
   'type:uds3': ['type:contracts', 'type:platform', 'type:data-access', 'type:engine'],
 };
 
+function boundaries({ appsMayUseApps }) {
+  return [
+    'error',
+    {
+      enforceBuildableLibDependency: false,
+      banTransitiveDependencies: false,
+      // "static import of a lazy-loaded library" is about browser bundle splitting; these are Node services
+      checkDynamicDependenciesExceptions: ['@clara/*'],
+      depConstraints: [
+        // apps depend on libs (scope:shared) only — never on another app (except e2e tests, below)
+        { sourceTag: 'type:app', onlyDependOnLibsWithTags: appsMayUseApps ? ['scope:shared', 'type:app'] : ['scope:shared'] },
+        // libs never depend on apps or tools
+        { sourceTag: 'scope:shared', notDependOnLibsWithTags: ['type:app', 'type:tools'] },
+        ...Object.entries(libLayers).map(([sourceTag, allowed]) => ({ sourceTag, onlyDependOnLibsWithTags: allowed })),
+        // tools (start-embedded, scripts) may start apps and use libs
+        { sourceTag: 'type:tools', onlyDependOnLibsWithTags: ['type:app', 'scope:shared'] },
+      ],
+    },
+  ];
+}
+
 export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '**/.nx/**', 'data/**', 'models/**', 'coverage/**', '**/*.d.ts'] },
   ...nx.configs['flat/base'],
@@ -26,29 +47,18 @@ export default [
   {
     files: ['**/*.ts', '**/*.js', '**/*.mjs'],
     rules: {
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          banTransitiveDependencies: false,
-          checkDynamicDependenciesExceptions: [],
-          depConstraints: [
-            // apps depend on libs (scope:shared) only — never on another app
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['scope:shared'] },
-            // libs never depend on apps or tools
-            { sourceTag: 'scope:shared', notDependOnLibsWithTags: ['type:app', 'type:tools'] },
-            ...Object.entries(libLayers).map(([sourceTag, allowed]) => ({ sourceTag, onlyDependOnLibsWithTags: allowed })),
-            // tools (start-embedded, scripts) may start apps and use libs
-            { sourceTag: 'type:tools', onlyDependOnLibsWithTags: ['type:app', 'scope:shared'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': boundaries({ appsMayUseApps: false }),
       // numeric code indexes typed arrays constantly; `!` there is deliberate, not a smell worth 400 warnings
       '@typescript-eslint/no-non-null-assertion': 'off',
       // no-op close()/dispose() methods implement interfaces
       '@typescript-eslint/no-empty-function': 'off',
       '@typescript-eslint/no-unused-vars': ['warn', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
+  },
+  {
+    // an app's e2e tests may boot the apps it talks to (e.g. training API + worker)
+    files: ['apps/*/test/**/*.ts'],
+    rules: { '@nx/enforce-module-boundaries': boundaries({ appsMayUseApps: true }) },
   },
   {
     // tests may use `any` for fixtures and fake contexts
