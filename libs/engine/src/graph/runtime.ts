@@ -5,6 +5,8 @@ import type { DType, TypedData } from './ir.js';
 
 export interface SessionOptions {
   intraOpNumThreads?: number;
+  /** Let idle intra-op threads spin (lower latency on an idle machine; wastes CPU when cores are shared). Default off. */
+  spinning?: boolean;
 }
 
 export interface HostValue {
@@ -31,6 +33,7 @@ export class Session {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
+      extra: { session: { intra_op: { allow_spinning: o.spinning ? '1' : '0' } } },
     });
     return new Session(s);
   }

@@ -103,6 +103,17 @@ describe('train()', () => {
     expect(a.equals(b)).toBe(true);
   });
 
+  it('trains Qwen2 from a sharded bf16 checkpoint with tied embeddings (loss falls, SGD, linear schedule)', async () => {
+    const q = join(root, 'qwen2');
+    await writeTinyCheckpoint(q, { architecture: 'Qwen2ForCausalLM', dtype: 'bfloat16', sharded: true, tied: true, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 270, seed: 9, initStd: 0.5 });
+    const losses: number[] = [];
+    const r = await train(base(join(root, 'qwen2-out'), { modelDir: q, optimizer: 'sgd', lr: 0.5, scheduler: 'linear', warmupSteps: 3, steps: 30 }), { onStep: (s) => losses.push(s.loss) });
+    expect(r.steps).toBe(30);
+    expect(losses.slice(-5).reduce((a, b) => a + b) / 5).toBeLessThan(0.7 * losses[0]!);
+    const cfg = JSON.parse(await readFile(join(root, 'qwen2-out', 'adapter_config.json'), 'utf8'));
+    expect(cfg.base_model_name_or_path).toBe('qwen2');
+  });
+
   it('a corrupt newest checkpoint is detected and the previous one is used', async () => {
     const out = join(root, 'corrupt');
     await train(base(out, { steps: 4, saveSteps: 2 }));

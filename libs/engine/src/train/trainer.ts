@@ -188,7 +188,9 @@ async function writeAndOpen(dir: string, name: string, g: Graph, threads: number
     for (const c of ext.chunks) await fh.write(c);
     await fh.close();
   } else await writeFile(path, toOnnx(g));
-  return Session.create(path, { intraOpNumThreads: threads });
+  const s = await Session.create(path, { intraOpNumThreads: threads });
+  g.initializers.clear(); // the session owns the weights now; do not keep a second host copy alive
+  return s;
 }
 
 function paramFeeds(params: LoraParam[], values: Map<string, Float32Array>): Record<string, HostValue> {
