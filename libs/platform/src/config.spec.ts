@@ -13,6 +13,13 @@ describe('readConfig', () => {
     expect(c.LOG_LEVEL).toBe('info');
   });
 
+  it('treats empty values as unset', () => {
+    const c = readConfig(schema, { env: { DATABASE_URL: '', NATS_URL: ' ', CLARA_TRAINING_PORT: '' }, exitOnError: false });
+    expect(c.DATABASE_URL).toBeUndefined();
+    expect(c.NATS_URL).toBeUndefined();
+    expect(c.CLARA_TRAINING_PORT).toBe(45680);
+  });
+
   it('accepts the seed spelling of log levels', () => {
     expect(readConfig(schema, { env: { LOG_LEVEL: 'WARNING' }, exitOnError: false }).LOG_LEVEL).toBe('warn');
   });

@@ -74,7 +74,8 @@ export interface ReadConfigOptions {
 }
 
 export function readConfig<S extends Record<string, any>>(schema: S, options: ReadConfigOptions = {}): CleanedEnv<S> {
-  const env = options.env ?? process.env;
+  // An empty value means "not set" (VAR= in a .env file or compose), so the default applies.
+  const env = Object.fromEntries(Object.entries(options.env ?? process.env).filter(([, v]) => v !== undefined && v.trim() !== ''));
   let problems: Record<string, string> | undefined;
   const cleaned = cleanEnv(env, schema, {
     reporter: ({ errors }) => {
