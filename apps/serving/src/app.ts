@@ -34,6 +34,8 @@ export interface ServingBootstrapOptions {
   host?: string;
   /** A bus shared with other services in the process; default: NATS_URL or in-process. */
   bus?: MessageBus;
+  /** The launcher's database; serving re-acquires the same one (same URL / data dir) so its entities merge in. */
+  db?: SharedDataSource;
   logger?: Logger;
   /** Default true. */
   listen?: boolean;
