@@ -26,7 +26,8 @@ import {
   webSocketRejection,
   type AuthConfig,
 } from '@clara/auth';
-import { OutboxRelay, TrainingJobRepository, trainingEntities, trainingMigrations } from '@clara/data-access';
+import { AdapterRepository, OutboxRelay, TrainingJobRepository, trainingEntities, trainingMigrations } from '@clara/data-access';
+import { engineJobValidator } from './adapters/job-validation.js';
 import {
   NestLoggerAdapter,
   acquireDataSource,
@@ -92,7 +93,14 @@ export async function bootstrap(options: TrainingBootstrapOptions = {}): Promise
 
   const app = await NestFactory.create<NestExpressApplication>(
     TrainingAppModule.forRoot({
-      training: { jobs, bus, dataDir: dirs.dataDir, logger },
+      training: {
+        jobs,
+        bus,
+        dataDir: dirs.dataDir,
+        logger,
+        validateJob: engineJobValidator({ dataDir: dirs.dataDir, modelsDir: dirs.modelsDir, adapters: new AdapterRepository(db.dataSource) }),
+      },
+      adapters: { adapters: new AdapterRepository(db.dataSource), bus, dataDir: dirs.dataDir, logger: logger.child('adapters') },
       health: { db, bus, service: 'clara-training', startedAt: Date.now() },
       datasets: { bus, datasetsUrl: config.CLARA_DATASETS_URL, timeoutMs: config.CLARA_DATASETS_TIMEOUT_MS },
       auth,

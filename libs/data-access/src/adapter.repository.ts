@@ -47,6 +47,12 @@ export class AdapterRepository {
     return this.dataSource.getRepository(AdapterEntity).find({ where: { jobId }, order: { createdAt: 'ASC' } });
   }
 
+  /** Removes the record (children keep existing; their parent_id becomes NULL). True when it existed. */
+  async delete(id: string): Promise<boolean> {
+    const r = await this.dataSource.getRepository(AdapterEntity).delete({ id });
+    return (r.affected ?? 0) > 0;
+  }
+
   list(limit = 100): Promise<AdapterEntity[]> {
     return this.dataSource.getRepository(AdapterEntity).find({ order: { createdAt: 'DESC' }, take: limit });
   }

@@ -7,7 +7,7 @@
 import { copyFile, mkdir, readdir, access } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { TrainerContext, TrainerJob, TrainerResult, TrainerRunner, TrainerType } from '@clara/contracts';
-import { parseJobConfig, readJobConfigFile, type JobTrainConfig } from '@clara/engine/cli/job-config';
+import { mergeJobConfig, parseJobConfig, readJobConfigFile, type JobTrainConfig } from '@clara/engine/cli/job-config';
 import { startTrainProcess, TrainProcessError } from '@clara/engine/cli/train-process';
 import { registerTrainer, getTrainer } from '../trainers.js';
 import type { ExecutionProvider } from './execution-provider.js';
@@ -64,9 +64,7 @@ export async function resolveBaseModel(modelsDir: string, baseModel: string | nu
 /** The job's inline config / config file / hyperparameters merged (inline config wins) and validated. */
 export async function jobTrainConfig(job: Pick<TrainerJob, 'trainerType' | 'configPath' | 'config' | 'hyperparameters'>): Promise<JobTrainConfig & { adapterName?: string }> {
   const fromFile = job.configPath ? await readJobConfigFile(dirname(job.configPath), basename(job.configPath)) : {};
-  const merged: Record<string, unknown> = { ...fromFile, ...(job.hyperparameters ?? {}), ...(job.config ?? {}) };
-  const adapterName = merged.adapter_name;
-  delete merged.adapter_name;
+  const { config: merged, adapterName } = mergeJobConfig(fromFile, job.hyperparameters, job.config);
   if (adapterName !== undefined && (typeof adapterName !== 'string' || !MODEL_NAME.test(adapterName))) {
     throw new JobInputError('config.adapter_name', 'config.adapter_name must be a simple name (letters, digits, . _ -)');
   }

@@ -24,6 +24,8 @@ export interface TrainingDeps {
   bus: MessageBus;
   dataDir: string;
   logger: Logger;
+  /** Trainer-specific create-time checks (engine: config keys, base model, parent adapter); throws 4xx. */
+  validateJob?: (dto: CreateTrainingJobDto) => Promise<void>;
 }
 
 export interface CreateJobResponse {
@@ -69,6 +71,7 @@ export class JobsService {
       }
       throw err;
     }
+    await this.deps.validateJob?.(dto);
     const input = {
       trainerType: dto.trainer_type,
       priority: dto.priority ?? 5,

@@ -62,3 +62,13 @@ describe('job config', () => {
     await expect(readJobConfigFile(dir, 'configs/bad.yaml')).rejects.toThrow(/not valid YAML/);
   });
 });
+
+describe('mergeJobConfig', () => {
+  it('maps the API hyperparameter names, lets inline config win and max_steps override epochs', async () => {
+    const { mergeJobConfig } = await import('./job-config.js');
+    const m = mergeJobConfig({ lora_rank: 4, epochs: 2 }, { learning_rate: 1e-3, max_steps: 9, epochs: 3, target_modules: ['q_proj'] }, { lr: 5e-4, adapter_name: 'mine' });
+    expect(m).toEqual({ config: { rank: 4, lr: 5e-4, steps: 9, targets: ['q_proj'] }, adapterName: 'mine' });
+    expect(parseJobConfig(m.config, 'lora')).toMatchObject({ rank: 4, lr: 5e-4, steps: 9, targets: ['q_proj'] });
+    expect(mergeJobConfig({ steps: 5 }, {}, { epochs: 2 }).config).toEqual({ epochs: 2 });
+  });
+});

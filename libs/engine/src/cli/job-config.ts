@@ -115,3 +115,48 @@ export async function readJobConfigFile(configDir: string, configPath: string): 
   const obj = parsed as Record<string, unknown>;
   return (obj.training && typeof obj.training === 'object' && !Array.isArray(obj.training) ? obj.training : obj) as Record<string, unknown>;
 }
+
+/** The training API's `hyperparameters` names (seed / HF style) → job config keys. */
+export const HYPERPARAMETER_ALIASES: Record<string, string> = {
+  learning_rate: 'lr',
+  max_steps: 'steps',
+  gradient_accumulation_steps: 'grad_accum',
+  max_seq_length: 'seq_len',
+  lora_rank: 'rank',
+  lora_alpha: 'alpha',
+  lora_dropout: 'dropout',
+  target_modules: 'targets',
+  lr_scheduler: 'scheduler',
+};
+
+/**
+ * One config from a job's three sources, later winning: config file < hyperparameters < inline config.
+ * `hyperparameters.max_steps` overrides `epochs` (as the API documents). `adapter_name` is split off.
+ */
+export function mergeJobConfig(
+  fromFile: Record<string, unknown> | null | undefined,
+  hyperparameters: Record<string, unknown> | null | undefined,
+  inline: Record<string, unknown> | null | undefined,
+): { config: Record<string, unknown>; adapterName?: unknown } {
+  const alias = (o: Record<string, unknown> | null | undefined) => {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(o ?? {})) if (v !== undefined && v !== null) out[HYPERPARAMETER_ALIASES[k] ?? k] = v;
+    return out;
+  };
+  const sources = [alias(fromFile), alias(hyperparameters), alias(inline)];
+  const merged: Record<string, unknown> = Object.assign({}, ...sources);
+  // steps and epochs exclude each other: the later source decides (within hyperparameters, max_steps wins).
+  let last: 'steps' | 'epochs' | undefined;
+  for (const src of sources) {
+    if (src.steps !== undefined) last = 'steps';
+    else if (src.epochs !== undefined) last = 'epochs';
+  }
+  const both = (o: Record<string, unknown>) => o.steps !== undefined && o.epochs !== undefined;
+  // ...but one file or inline config naming both is a mistake the user must hear about.
+  if (!both(sources[0]!) && !both(sources[2]!)) {
+    if (last === 'steps') delete merged.epochs;
+    if (last === 'epochs') delete merged.steps;
+  }
+  const { adapter_name: adapterName, ...config } = merged;
+  return { config, adapterName };
+}
