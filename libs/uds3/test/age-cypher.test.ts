@@ -64,7 +64,7 @@ describe('Neo4j adapter Cypher on Apache AGE', () => {
     const rows = await run(cypher.expand(['cite:§ 35 BauGB'], 3, 10, 100, 'age'), ['chunk', 'score']);
     const score = Object.fromEntries(rows.map((r) => [r.chunk as string, r.score as number]));
     expect(score['chunk:d1#0']).toBeCloseTo(1);
-    expect(score['chunk:d1#1']).toBeCloseTo(1 / 3);
+    expect(score['chunk:d1#1']).toBeCloseTo(1 / 3); // AGE lacks the inner-node filter: it walks through chunk d1#0
     expect(score['chunk:d2#0']).toBeCloseTo(1 / 3);
     expect(rows[0].chunk).toBe('chunk:d1#0');
     const near = await run(cypher.expand(['cite:§ 35 BauGB', 'cite:§ 34 BauGB'], 1, 10, 100, 'age'), ['chunk', 'score']);

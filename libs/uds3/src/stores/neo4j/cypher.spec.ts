@@ -5,7 +5,7 @@ describe('Neo4j Cypher builders', () => {
   it('expand inlines the hop bound and filters hubs with a list predicate in the neo4j dialect', () => {
     const q = cypher.expand(['kw:photovoltaik'], 3, 50, 500);
     expect(q.text).toContain('-[*1..3]-');
-    expect(q.text).toContain('all(x IN nodes(p)[1..-1] WHERE x.degree <= $maxFanout)');
+    expect(q.text).toContain("all(x IN nodes(p)[1..-1] WHERE x.kind <> 'chunk' AND x.degree <= $maxFanout)");
     expect(q.params).toEqual({ seeds: ['kw:photovoltaik'], limit: 50, maxFanout: 500 });
     expect(cypher.expand(['x'], 2, 5, 10, 'age').text).not.toContain('all(');
     expect(() => cypher.expand(['x'], 9, 5, 10)).toThrow(RangeError);

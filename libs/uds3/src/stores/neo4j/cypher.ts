@@ -1,7 +1,7 @@
 /**
  * The Cypher the Neo4j graph adapter sends. Kept as pure builders so it can be unit-tested and run against
  * Apache AGE (embedded in PGlite) where the dialects agree. Differences: AGE has no list predicates
- * (`all(x IN … WHERE …)`), so the hub filter is Neo4j-only, and edges are written with CREATE … WHERE NOT exists(…)
+ * (`all(x IN … WHERE …)`), so the filter on inner path nodes (no walking through chunks or hubs) is Neo4j-only, and edges are written with CREATE … WHERE NOT exists(…)
  * on AGE instead of MERGE (see upsertEdges); everything else is the same text.
  * Variable-length bounds cannot be parameters in Cypher, so `hops` is validated and inlined.
  */
@@ -45,7 +45,7 @@ export const cypher = {
 
   expand(seedIds: string[], hops: number, limit: number, maxFanout: number, dialect: CypherDialect = 'neo4j'): CypherQuery {
     if (!Number.isInteger(hops) || hops < 1 || hops > 5) throw new RangeError('hops must be an integer in 1..5');
-    const hubFilter = dialect === 'neo4j' ? ` AND all(x IN nodes(p)[1..-1] WHERE x.degree <= $maxFanout)` : '';
+    const hubFilter = dialect === 'neo4j' ? ` AND all(x IN nodes(p)[1..-1] WHERE x.kind <> 'chunk' AND x.degree <= $maxFanout)` : '';
     return {
       text:
         `MATCH p = (s:${NODE_LABEL})-[*1..${hops}]-(c:${NODE_LABEL}) ` +

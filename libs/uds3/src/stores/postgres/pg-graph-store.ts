@@ -27,28 +27,24 @@ export class PgGraphStore implements GraphStore {
       const both = edges.flatMap((e) => [e, { src: e.dst, dst: e.src, kind: e.kind }]);
       for (let i = 0; i < both.length; i += 5000) {
         const part = both.slice(i, i + 5000);
+        // degree = stored edges per node, kept incrementally: only edges that were really new count
         await em.query(
-          `INSERT INTO ds_graph_edges (src, dst, kind) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+          `WITH added AS (
+             INSERT INTO ds_graph_edges (src, dst, kind) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+             ON CONFLICT DO NOTHING RETURNING src)
+           UPDATE ds_graph_nodes n SET degree = n.degree + a.n FROM (SELECT src, count(*)::int AS n FROM added GROUP BY src) a
+           WHERE n.id = a.src`,
           [part.map((e) => e.src), part.map((e) => e.dst), part.map((e) => e.kind)],
         );
       }
-      const touched = [...new Set(edges.flatMap((e) => [e.src, e.dst]))];
-      await this.refreshDegrees(em, touched);
     });
-  }
-
-  private async refreshDegrees(em: { query: DataSource['query'] }, ids: string[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += 5000) {
-      await em.query(
-        `UPDATE ds_graph_nodes n SET degree = (SELECT count(*) FROM ds_graph_edges e WHERE e.src = n.id) WHERE n.id = ANY($1::text[])`,
-        [ids.slice(i, i + 5000)],
-      );
-    }
   }
 
   async expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]> {
     if (!seedIds.length) return [];
-    // walk(node, seed, depth): breadth-first from each seed; hubs are reached but not expanded further.
+    // walk(node, seed, depth): breadth-first from each seed over the entity graph. Chunks are end points (the walk
+    // does not continue through them, or every shared common word would connect everything), and hubs are
+    // reached but not expanded further.
     const rows = await this.db.query(
       `WITH RECURSIVE walk(node, seed, depth) AS (
          SELECT n.id, n.id, 0 FROM ds_graph_nodes n WHERE n.id = ANY($1::text[])
@@ -57,7 +53,7 @@ export class PgGraphStore implements GraphStore {
          FROM walk w
          JOIN ds_graph_nodes wn ON wn.id = w.node
          JOIN ds_graph_edges e ON e.src = w.node
-         WHERE w.depth < $2 AND (w.depth = 0 OR wn.degree <= $3)
+         WHERE w.depth < $2 AND (w.depth = 0 OR (wn.degree <= $3 AND wn.kind <> 'chunk'))
        ),
        nearest AS (
          SELECT w.node, w.seed, min(w.depth) AS depth FROM walk w JOIN ds_graph_nodes n ON n.id = w.node AND n.kind = 'chunk'
@@ -73,18 +69,19 @@ export class PgGraphStore implements GraphStore {
   async deleteDocuments(documentIds: string[]): Promise<void> {
     await this.db.transaction(async (em) => {
       const docNodes = documentIds.map((id) => `doc:${id}`);
-      const neighbours: { dst: string }[] = await em.query(
-        `SELECT DISTINCT e2.dst FROM ds_graph_edges e1 JOIN ds_graph_edges e2 ON e2.src = e1.dst
-         WHERE e1.src = ANY($1::text[]) AND e1.kind = 'HAS_CHUNK'
-         UNION SELECT DISTINCT dst FROM ds_graph_edges WHERE src = ANY($1::text[])`,
+      const chunkNodes: { dst: string }[] = await em.query(
+        `SELECT dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND kind = 'HAS_CHUNK'`,
         [docNodes],
       );
+      const doomed = [...docNodes, ...chunkNodes.map((c) => c.dst)];
+      // surviving neighbours lose the edges to the deleted nodes
       await em.query(
-        `DELETE FROM ds_graph_nodes WHERE id IN (SELECT dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND kind = 'HAS_CHUNK')`,
-        [docNodes],
+        `UPDATE ds_graph_nodes n SET degree = n.degree - l.n
+         FROM (SELECT src, count(*)::int AS n FROM ds_graph_edges WHERE dst = ANY($1::text[]) AND NOT src = ANY($1::text[]) GROUP BY src) l
+         WHERE n.id = l.src`,
+        [doomed],
       );
-      await em.query(`DELETE FROM ds_graph_nodes WHERE id = ANY($1::text[])`, [docNodes]);
-      await this.refreshDegrees(em, neighbours.map((n) => n.dst));
+      await em.query(`DELETE FROM ds_graph_nodes WHERE id = ANY($1::text[])`, [doomed]);
     });
   }
 
