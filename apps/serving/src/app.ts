@@ -140,7 +140,7 @@ export async function bootstrap(options: ServingBootstrapOptions = {}): Promise<
   Object.assign(state, {
     config,
     engine,
-    runner: new CompletionRunner(engine, metrics),
+    runner: new CompletionRunner(engine, metrics, config.CLARA_SERVING_MAX_WAITING),
     adapters,
     metrics,
     bus,

@@ -32,6 +32,8 @@ export class CompletionRunner {
   constructor(
     private readonly engine: ServingEngine,
     private readonly metrics: ServingMetrics,
+    /** Requests allowed to wait for a batch row before new ones get 503. */
+    private readonly maxWaiting = Number.POSITIVE_INFINITY,
   ) {}
 
   private checkContext(promptIds: number[], maxTokens: number | undefined, param: string): number {
@@ -76,6 +78,9 @@ export class CompletionRunner {
   }
 
   private async run(kind: Kind, req: CommonParams, specs: ChoiceSpec[], maxTokens: number[], logprobs: number | null, http: Request, res: Response): Promise<void> {
+    if (this.engine.batcher.queueDepth + specs.length > this.maxWaiting) {
+      throw new OpenAIError(503, 'the server is overloaded (too many queued requests); retry later', null, 'overloaded', 'server_error');
+    }
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replace(/-/g, '')}`;
     const created = now();
     const started = performance.now();

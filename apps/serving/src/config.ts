@@ -1,5 +1,5 @@
 /** Serving configuration: read once at start; a bad value stops the service naming the variable. */
-import { baseConfigSchema, bool, makeValidator, num, port, readConfig, str, type ReadConfigOptions } from '@clara/platform';
+import { baseConfigSchema, bool, makeValidator, port, readConfig, str, type ReadConfigOptions } from '@clara/platform';
 
 export interface AdapterAccessRule {
   /** Any of these roles may call the adapter (absent = any role holding serving.invoke). */
@@ -50,7 +50,7 @@ export const servingConfigSchema = {
   CLARA_SERVING_REGISTRY: bool({ default: true, desc: 'resolve unknown model names in the adapter registry (PostgreSQL)' }),
   CLARA_SERVING_ADAPTER_ACL: adapterAcl({ default: {}, desc: 'per-adapter access rules (JSON)' }),
   CLARA_SERVING_ADAPTER_ROOT: str({ default: '', desc: 'if set, lora_path must lie under this directory' }),
-  CLARA_SERVING_MAX_WAITING: num({ default: 1024, desc: 'queued requests before 503' }),
+  CLARA_SERVING_MAX_WAITING: positiveInt(1_000_000)({ default: 1024, desc: 'queued requests before 503' }),
 };
 
 export type ServingConfig = ReturnType<typeof readServingConfig>;
