@@ -76,6 +76,12 @@ describe('backward rules match central differences (float64)', () => {
     await check({ x: { shape: [3, 1] } }, (g, x) => F.expand(g, x.x!, g.ints([2, 3, 4]), [2, 3, 4]));
     await check({ x: { shape: [2, 3, 4, 5] } }, (g, x) => F.transpose(g, x.x!, [0, 2, 3, 1]));
     await check({ a: { shape: [2, 3] }, b: { shape: [2, 4] } }, (g, x) => F.concat(g, [F.neg(g, x.b!), x.a!, x.b!], 1));
+    await check({ x: { shape: [3, 7] } }, (g, x) => {
+      const [p, q, r] = F.split(g, x.x!, [2, 4, 1], 1);
+      return F.concat(g, [F.mul(g, p!, p!), F.neg(g, r!), q!], 1);
+    });
+    // a part nobody uses gets a zero gradient
+    await check({ x: { shape: [6, 2] } }, (g, x) => F.split(g, x.x!, [4, 2], 0)[1]!);
     await check({ x: { shape: [2, 3, 8] } }, (g, x) => F.slice(g, x.x!, [4], [8], [-1]));
     await check({ x: { shape: [4, 6] } }, (g, x) => F.slice(g, x.x!, [1, 0], [3, 2], [0, 1]));
   });

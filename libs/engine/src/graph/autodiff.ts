@@ -148,6 +148,10 @@ export const gradRules: Record<string, GradRule> = {
       return r;
     });
   },
+  Split: (g, n, dys) => {
+    const axis = (n.attrs.axis as { i: number }).i;
+    return [F.concat(g, dys.map((d, i) => d ?? zerosLike(g, n.outputs[i]!)), axis), undefined];
+  },
   Slice: (g, n, [dy]) => {
     const x = n.inputs[0]!;
     const s = g.shape(x);
@@ -203,6 +207,7 @@ const NON_DIFF: Record<string, number[]> = {
   ReduceSum: [1],
   ReduceMean: [1],
   Slice: [1, 2, 3, 4],
+  Split: [1],
   GatherElements: [1],
   Gather: [1],
   SoftmaxCrossEntropyLoss: [1],

@@ -134,6 +134,14 @@ export function slice(g: Graph, x: string, starts: number[], ends: number[], axe
   return one(g, 'Slice', [x, g.ints(starts), g.ints(ends), g.ints(ax)], { dtype: g.info(x).dtype, shape });
 }
 
+/** Split along `axis` into parts of the given static sizes. */
+export function split(g: Graph, x: string, sizes: number[], axis: number): string[] {
+  const s = g.shape(x);
+  const ax = normAxis(axis, s.length);
+  const info = g.info(x);
+  return g.node('Split', [x, g.ints(sizes)], sizes.map((n) => ({ dtype: info.dtype, shape: s.map((d, i) => (i === ax ? n : d)) })), { axis: { i: ax } });
+}
+
 export function gather(g: Graph, data: string, indices: string, axis = 0): string {
   const sd = g.shape(data);
   const ax = normAxis(axis, sd.length);

@@ -132,23 +132,88 @@ export class DecoderBuilder {
     // Qwen2 biases q/k/v; Llama with attention_bias also o_proj: use whatever bias the checkpoint has.
     const hasBias = this.o.weights.has(`${base}.bias`);
     const y = F.gemm(g, x, w, { transB: true, c: hasBias ? this.weight(`${base}.bias`) : undefined });
+    if (!this.o.lora || !this.o.lora.targets.includes(module)) return y;
+    return this.loraBranch(x, layer, module, y);
+  }
+
+  /**
+   * Several linears reading the same x (q/k/v, gate/up) as ONE Gemm against the row-stacked weights (and one LoRA-A
+   * Gemm against the stacked A's when there is no dropout), split afterwards: identical maths, fewer and larger GEMMs.
+   */
+  linearGroup(x: string, layer: number, modules: LinearModule[]): string[] {
+    const g = this.g;
+    const dims = linearDims(this.o.config);
+    const group = (m: string) => (['gate_proj', 'up_proj', 'down_proj'].includes(m) ? 'mlp' : 'self_attn');
+    const bases = modules.map((m) => `model.layers.${layer}.${group(m)}.${m}`);
+    const outs = modules.map((m) => dims[m][0]);
+    const inF = dims[modules[0]!][1];
+    let w: string;
+    if (this.o.baseWeight) w = F.concat(g, bases.map((b) => this.baseWeight(`${b}.weight`)), 0);
+    else {
+      const data = g.ftype === 'float64' ? new Float64Array(outs.reduce((a, b) => a + b) * inF) : new Float32Array(outs.reduce((a, b) => a + b) * inF);
+      let off = 0;
+      for (const b of bases) {
+        const t = this.o.weights.get(`${b}.weight`);
+        if (!t) throw new Error(`checkpoint is missing ${b}.weight`);
+        data.set(t.data, off);
+        off += t.data.length;
+      }
+      w = g.initializer(`model.layers.${layer}.${group(modules[0]!)}.${modules.join('+')}.weight`, g.ftype, [off / inF, inF], data);
+    }
+    let bias: string | undefined;
+    if (bases.some((b) => this.o.weights.has(`${b}.bias`))) {
+      const data = g.ftype === 'float64' ? new Float64Array(outs.reduce((a, b) => a + b)) : new Float32Array(outs.reduce((a, b) => a + b));
+      let off = 0;
+      bases.forEach((b, i) => {
+        const t = this.o.weights.get(`${b}.bias`);
+        if (t) data.set(t.data, off);
+        off += outs[i]!;
+      });
+      bias = g.initializer(`model.layers.${layer}.${group(modules[0]!)}.${modules.join('+')}.bias`, g.ftype, [off], data);
+    }
+    const ys = F.split(g, F.gemm(g, x, w, { transB: true, c: bias }), outs, 1);
     const lora = this.o.lora;
-    if (!lora || !lora.targets.includes(module)) return y;
+    const targeted = modules.filter((m) => lora?.targets.includes(m));
+    if (!lora || targeted.length === 0) return ys;
+    if (lora.dropout || targeted.length === 1) {
+      // PEFT draws an independent dropout mask per module, so each A sees its own input
+      return modules.map((m, i) => (targeted.includes(m) ? this.loraBranch(x, layer, m, ys[i]!) : ys[i]!));
+    }
+    const as = targeted.map((m) => this.loraInput(layer, m, 'A'));
+    const t = F.gemm(g, x, F.concat(g, as, 0), { transB: true });
+    const ts = F.split(g, t, targeted.map(() => lora.r), 1);
+    return modules.map((m, i) => {
+      const k = targeted.indexOf(m);
+      if (k < 0) return ys[i]!;
+      return F.gemm(g, ts[k]!, this.loraInput(layer, m, 'B'), { transB: true, alpha: lora.scale, c: ys[i]! });
+    });
+  }
+
+  private loraInput(layer: number, module: LinearModule, which: 'A' | 'B'): string {
     const [outF, inF] = linearDims(this.o.config)[module];
-    const aName = loraTensorName(layer, module, 'A');
-    const bName = loraTensorName(layer, module, 'B');
-    const a = g.input(aName, g.ftype, [lora.r, inF]);
-    const b = g.input(bName, g.ftype, [outF, lora.r]);
-    this.loraInputs.push({ name: aName, shape: [lora.r, inF], layer, module }, { name: bName, shape: [outF, lora.r], layer, module });
+    const r = this.o.lora!.r;
+    const name = loraTensorName(layer, module, which);
+    const shape: [number, number] = which === 'A' ? [r, inF] : [outF, r];
+    this.loraInputs.push({ name, shape, layer, module });
+    return this.g.input(name, this.g.ftype, shape);
+  }
+
+  /** y + scale · dropout(x) Aᵀ Bᵀ for one module. */
+  private loraBranch(x: string, layer: number, module: LinearModule, y: string): string {
+    const g = this.g;
+    const lora = this.o.lora!;
+    const inF = linearDims(this.o.config)[module][1];
+    const a = this.loraInput(layer, module, 'A');
+    const b = this.loraInput(layer, module, 'B');
     let xd = x;
     if (lora.dropout) {
-      const mName = `dropout.${base}`;
+      const group = ['gate_proj', 'up_proj', 'down_proj'].includes(module) ? 'mlp' : 'self_attn';
+      const mName = `dropout.model.layers.${layer}.${group}.${module}`;
       const mask = g.input(mName, g.ftype, [g.shape(x)[0]!, inF]);
       this.dropoutInputs.push({ name: mName, features: inF });
       xd = F.mul(g, x, mask);
     }
-    const t = F.gemm(g, xd, a, { transB: true });
-    return F.gemm(g, t, b, { transB: true, alpha: lora.scale, c: y });
+    return F.gemm(g, F.gemm(g, xd, a, { transB: true }), b, { transB: true, alpha: lora.scale, c: y });
   }
 
   /** Applies rotary embedding to x [..., seq, headDim] with tables [seq, headDim]: x·cos + rotate_half(x)·sin. */
@@ -179,9 +244,7 @@ export class DecoderBuilder {
     let h = F.reshape(g, emb, [-1, H], [N, H]);
     for (let l = 0; l < c.numLayers; l++) {
       const x = this.rmsNorm(h, `model.layers.${l}.input_layernorm.weight`);
-      const q = this.linear(x, l, 'q_proj');
-      const k = this.linear(x, l, 'k_proj');
-      const v = this.linear(x, l, 'v_proj');
+      const [q, k, v] = this.linearGroup(x, l, ['q_proj', 'k_proj', 'v_proj']) as [string, string, string];
       // Layout [kvHeads, batch, ...]: q heads grouped under their kv head (HF repeat_kv order: head = kv * nRep + r),
       // so k/v are never copied, and the [batch, nRep*T, kvLen] bias broadcasts over the leading dim only.
       let q5 = F.reshapeTo(g, q, shapeWith([kvH, nRep, d]), [B, T, kvH, nRep, d]);
@@ -201,8 +264,7 @@ export class DecoderBuilder {
       void kvLen;
       h = F.add(g, h, this.linear(merged, l, 'o_proj'));
       const x2 = this.rmsNorm(h, `model.layers.${l}.post_attention_layernorm.weight`);
-      const gate = this.linear(x2, l, 'gate_proj');
-      const up = this.linear(x2, l, 'up_proj');
+      const [gate, up] = this.linearGroup(x2, l, ['gate_proj', 'up_proj']) as [string, string];
       const act = F.mul(g, F.mul(g, gate, F.sigmoid(g, gate)), up);
       h = F.add(g, h, this.linear(act, l, 'down_proj'));
     }

@@ -99,4 +99,19 @@ describe('Llama-family loss graph', () => {
       expect(r.maxRelErr, JSON.stringify(r.worst)).toBeLessThan(1e-6);
     });
   }
+
+  it('qwen2, no dropout, targets q/v/gate/down only: fused-group LoRA gradients match central differences', async () => {
+    const { config, weights } = await load('qwen2 subset', variants[3]![1]);
+    const targets = ['q_proj', 'v_proj', 'gate_proj', 'down_proj'];
+    const seq = 6;
+    const spec = { config, weights, batch: 2, seq, dtype: 'float64' as const, lora: { r: 3, scale: 0.7, targets, dropout: false } };
+    const { feeds } = batchFeeds(config, examples, 2, seq, 8, 'float64');
+    const all: Record<string, HostValue> = { ...feeds };
+    const params = loraParams(config, 3, targets);
+    let seed = 400;
+    for (const p of params) all[p.name] = f64(randomArray(p.shape[0] * p.shape[1], seed++, -0.5, 0.5), p.shape);
+    const r = await gradCheck((g) => emitLoss(g, spec, false).loss, all, params.map((p) => p.name), { maxPerTensor: 3, h: 1e-5 });
+    expect(r.checked).toBeGreaterThanOrEqual(params.length * 3);
+    expect(r.maxRelErr, JSON.stringify(r.worst)).toBeLessThan(1e-6);
+  });
 });
