@@ -152,13 +152,16 @@ export class PgMetadataStore {
     const query = configs
       .map((c) => `replace(plainto_tsquery('${c}', $1)::text, ' & ', ' | ')::tsquery`)
       .join(' || ');
-    const conditions = [`c.tsv @@ q.query`, ...filterConditions(filter, params)];
+    const conditions = filterConditions(filter, params);
     params.push(k);
+    // Rank in a fenced subquery (OFFSET 0) so the sort carries ids and scores, not the tsvectors.
     const rows = await this.db.query(
-      `SELECT c.id AS chunk_id, ts_rank(c.tsv, q.query) AS score
-       FROM (SELECT ${query} AS query) q, ds_chunks c JOIN ds_documents d ON d.id = c.document_id
+      `SELECT s.chunk_id, s.score FROM (
+         SELECT c.id AS chunk_id, c.document_id, ts_rank(c.tsv, q.query) AS score
+         FROM (SELECT ${query} AS query) q, ds_chunks c WHERE c.tsv @@ q.query OFFSET 0) s
+       JOIN ds_documents d ON d.id = s.document_id
        ${where(conditions)}
-       ORDER BY score DESC, c.id LIMIT $${params.length}`,
+       ORDER BY s.score DESC, s.chunk_id LIMIT $${params.length}`,
       params,
     );
     return rows.map((r: { chunk_id: string; score: number }) => ({ chunk_id: r.chunk_id, score: Number(r.score) }));

@@ -1,0 +1,222 @@
+// Search benchmark: N synthetic German administrative-law chunks, ingested through UDS3, then p50/p95 latency of
+// hybrid search and of each signal alone (vector, keyword, graph), measured in the same run with interleaved
+// queries; and ingestion throughput (chunks/s). Stores: `embedded` (PGlite + pgvector + graph tables) and
+// `distributed` (PostgreSQL server + Chroma server, started here).
+//
+// Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200]
+// Needs: local PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for `distributed`.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '../..');
+const uds3lib = await import(join(root, 'libs/uds3/dist/index.js'));
+const platform = await import(join(root, 'libs/platform/dist/index.js'));
+const testing = await import(join(root, 'libs/platform/dist/testing.js'));
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '100000' },
+    stores: { type: 'string', default: 'embedded,distributed' },
+    queries: { type: 'string', default: '200' },
+    batch: { type: 'string', default: '1000' },
+  },
+});
+const N = Number(args.n);
+const QUERIES = Number(args.queries);
+const BATCH = Number(args.batch);
+
+// ---- deterministic synthetic corpus ------------------------------------------------------------------------
+let seed = 12345;
+const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+const SYLLABLES = ('bau recht an lage ge neh mi gung dach pho to vol ta ik wind ener gie aus sen be reich schutz denk mal lärm ' +
+  'im mis sion ver wal tung plan flä che grund stück nut zung ord nung frei fahrt wasser straße wohn haus ab stand ein griff').split(' ');
+const VOCAB = [];
+const seen = new Set();
+while (VOCAB.length < 30000) {
+  const n = 2 + Math.floor(rnd() * 3);
+  let w = '';
+  for (let i = 0; i < n; i++) w += SYLLABLES[Math.floor(rnd() * SYLLABLES.length)];
+  if (!seen.has(w)) seen.add(w), VOCAB.push(w);
+}
+const FUNCTION = 'die der das und ist nach dem den im für mit von zu auf bei wird sind nicht eine ein'.split(' ');
+const LAWS = ['BauGB', 'VwVfG', 'BImSchG', 'EEG', 'BauNVO', 'WHG'];
+const DOMAINS = ['verwaltungsrecht', 'umweltrecht', 'baurecht', 'energierecht', 'planungsrecht'];
+const TYPES = ['regulation', 'ruling', 'guideline', 'commentary'];
+// Zipf word choice, p(rank r) ∝ 1 / (r + 20): content words after stop-words (the FUNCTION list plays those)
+const CDF = [];
+{
+  let total = 0;
+  for (let r = 0; r < VOCAB.length; r++) CDF.push((total += 1 / (r + 20)));
+  for (let r = 0; r < CDF.length; r++) CDF[r] /= total;
+}
+function zipfIndex() {
+  const u = rnd();
+  let lo = 0;
+  let hi = CDF.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (CDF[mid] < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+const word = () => VOCAB[zipfIndex()];
+const citation = () => (rnd() < 0.15 ? `Art. ${1 + Math.floor(rnd() * 20)} GG` : `§ ${1 + Math.floor(rnd() * 120)} ${LAWS[Math.floor(rnd() * LAWS.length)]}`);
+function sentence() {
+  const words = [];
+  const len = 8 + Math.floor(rnd() * 10);
+  for (let i = 0; i < len; i++) words.push(rnd() < 0.35 ? FUNCTION[Math.floor(rnd() * FUNCTION.length)] : word());
+  if (rnd() < 0.3) words.push('nach', citation());
+  const s = words.join(' ');
+  return s[0].toUpperCase() + s.slice(1) + '.';
+}
+function document(i) {
+  const sentences = [];
+  for (let k = 0, n = 6 + Math.floor(rnd() * 5); k < n; k++) sentences.push(sentence());
+  return {
+    id: `bench-${i}`,
+    title: `${word()} ${word()} ${word()}`,
+    content: sentences.join(' '),
+    domain: DOMAINS[i % DOMAINS.length],
+    document_type: TYPES[i % TYPES.length],
+    language: 'de',
+  };
+}
+function queries(n) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const words = [];
+    for (let k = 0, len = 2 + Math.floor(rnd() * 3); k < len; k++) words.push(word());
+    if (rnd() < 0.4) words.push(citation());
+    out.push(words.join(' '));
+  }
+  return out;
+}
+
+// ---- helpers -------------------------------------------------------------------------------------------------
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const fmt = (x) => x.toFixed(1);
+
+async function freePort() {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = s.address().port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function startChroma() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-chroma-'));
+  const child = spawn(join(root, 'node_modules/.bin/chroma'), ['run', '--path', dir, '--port', String(port), '--host', '127.0.0.1'], { detached: true, stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 120; i++) {
+    try {
+      if ((await fetch(`${url}/api/v2/heartbeat`)).ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    stop: async () => {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {}
+      await new Promise((r) => setTimeout(r, 500));
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function runOne(name, uds3) {
+  const t0 = performance.now();
+  let chunks = 0;
+  for (let i = 0; i < N; i += BATCH) {
+    const docs = [];
+    for (let k = i; k < Math.min(N, i + BATCH); k++) docs.push(document(k));
+    const out = await uds3.ingest(docs);
+    chunks += out.chunk_count;
+    if ((i / BATCH) % 10 === 0) process.stderr.write(`  ${name}: ${i + docs.length}/${N} documents, ${fmt((performance.now() - t0) / 1000)} s\n`);
+  }
+  const ingestSec = (performance.now() - t0) / 1000;
+  const qs = queries(QUERIES);
+  const modes = {
+    hybrid: ['vector', 'graph', 'keyword'],
+    vector: ['vector'],
+    keyword: ['keyword'],
+    graph: ['graph'],
+  };
+  const lat = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
+  const fusion = [];
+  // warm-up
+  for (const q of qs.slice(0, 10)) for (const types of Object.values(modes)) await uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
+  for (const q of qs) {
+    for (const [mode, types] of Object.entries(modes)) {
+      const t = performance.now();
+      const out = await uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
+      lat[mode].push(performance.now() - t);
+      if (mode === 'hybrid') fusion.push(out.timings_ms.fusion);
+    }
+  }
+  const row = { stores: name, chunks, ingest_s: ingestSec, chunks_per_s: chunks / ingestSec };
+  for (const m of Object.keys(modes)) Object.assign(row, { [`${m}_p50`]: percentile(lat[m], 50), [`${m}_p95`]: percentile(lat[m], 95) });
+  row.fusion_p50 = percentile(fusion, 50);
+  row.fusion_p95 = percentile(fusion, 95);
+  return row;
+}
+
+const options = { chunk: { maxTokens: 256, overlapTokens: 32 } };
+const rows = [];
+for (const stores of args.stores.split(',')) {
+  process.stderr.write(`${stores}: ingesting ${N} documents\n`);
+  if (stores === 'embedded') {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-pglite-'));
+    const db = await platform.acquireDataSource({ dataDir: dir, migrations: uds3lib.UDS3_MIGRATIONS });
+    const uds3 = await uds3lib.createUds3({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'pgvector' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
+    try {
+      rows.push(await runOne('embedded (PGlite + pgvector + graph tables)', uds3));
+    } finally {
+      await uds3.close();
+      await db.release();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } else if (stores === 'distributed') {
+    const pg = await testing.createTestDatabase('bench_search');
+    const chroma = await startChroma();
+    const db = await platform.acquireDataSource({ url: pg.url, migrations: uds3lib.UDS3_MIGRATIONS, poolMax: 8 });
+    const uds3 = await uds3lib.createUds3({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'chroma', url: chroma.url, collection: 'bench' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
+    try {
+      rows.push(await runOne('distributed (PostgreSQL 15 + Chroma)', uds3));
+    } finally {
+      await uds3.close();
+      await db.release();
+      await chroma.stop();
+      await pg.drop();
+    }
+  }
+}
+
+console.log(`\nN = ${N} documents, ${QUERIES} queries per mode, top_k 10, hashing-embedder 384-d, ${new Date().toISOString()}\n`);
+console.log('| stores | chunks | ingest chunks/s | hybrid p50/p95 ms | vector p50/p95 | keyword p50/p95 | graph p50/p95 | fusion step p50/p95 |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.stores} | ${r.chunks} | ${fmt(r.chunks_per_s)} | ${fmt(r.hybrid_p50)} / ${fmt(r.hybrid_p95)} | ${fmt(r.vector_p50)} / ${fmt(r.vector_p95)} | ` +
+      `${fmt(r.keyword_p50)} / ${fmt(r.keyword_p95)} | ${fmt(r.graph_p50)} / ${fmt(r.graph_p95)} | ${fmt(r.fusion_p50)} / ${fmt(r.fusion_p95)} |`,
+  );
+}
+console.log('\n' + JSON.stringify(rows));
