@@ -89,6 +89,7 @@ export class OutboxRelay {
       let last = Number(cursor.last_event_id);
       const rows = await m.query(`SELECT * FROM training_job_events WHERE id > $1 ORDER BY id LIMIT $2`, [last, batch]);
       const published: number[] = [];
+      const sends: Promise<void>[] = [];
       for (const row of rows) {
         const id = Number(row.id);
         if (id !== last + 1) {
@@ -100,10 +101,13 @@ export class OutboxRelay {
           }
         }
         const event = toEvent(row);
-        await this.bus.publish(Subjects.trainingJobEvent(event.job_id, event.type), event, { msgId: `training-event-${event.job_id}-${event.seq}` });
+        // Pipelined: sent in order on one connection, acks awaited together. If any fails the batch rolls back and
+        // is sent again; the msgId makes JetStream store each event once.
+        sends.push(this.bus.publish(Subjects.trainingJobEvent(event.job_id, event.type), event, { msgId: `training-event-${event.job_id}-${event.seq}` }));
         published.push(id);
         last = id;
       }
+      await Promise.all(sends);
       if (published.length) {
         await m.query(`UPDATE training_outbox_cursor SET last_event_id = $1, updated_at = now() WHERE id = 1`, [last]);
         await m.query(`UPDATE training_job_events SET published_at = now() WHERE id = ANY($1::bigint[])`, [published]);

@@ -100,45 +100,50 @@ export class TrainingJobRepository {
   // ---- API side -------------------------------------------------------------------------------------
 
   async create(input: NewTrainingJob, options: { idempotencyKey?: string; requestHash?: string } = {}): Promise<CreateOutcome> {
-    const outcome = await this.dataSource.transaction(async (m) => {
-      const id = randomUUID();
-      const inserted: Row[] = await m.query(
-        `INSERT INTO training_jobs (id, status, trainer_type, priority, tags, base_model, dataset, config_path, config,
+    const id = randomUUID();
+    // The job row and its first event in ONE statement (atomic without an explicit transaction: one round trip).
+    const payload = {
+      status: 'pending', progress_percent: 0, current_epoch: null, total_epochs: null, current_step: null, total_steps: null,
+      metrics: {}, message: 'job queued',
+    };
+    const inserted: Row[] = await this.dataSource.query(
+      `WITH job AS (
+         INSERT INTO training_jobs (id, status, trainer_type, priority, tags, base_model, dataset, config_path, config,
            hyperparameters, created_by, idempotency_key, request_hash, max_attempts, last_seq)
-         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0)
+         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)
          ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING id`,
-        [
-          id,
-          input.trainerType,
-          input.priority,
-          input.tags,
-          input.baseModel,
-          input.dataset,
-          input.configPath,
-          input.config === null ? null : JSON.stringify(input.config),
-          JSON.stringify(input.hyperparameters),
-          input.createdBy,
-          options.idempotencyKey ?? null,
-          options.requestHash ?? null,
-          input.maxAttempts,
-        ],
-      );
-      if (inserted.length === 0) {
-        const [existing] = await m.query(`SELECT * FROM training_jobs WHERE created_by = $1 AND idempotency_key = $2`, [
-          input.createdBy,
-          options.idempotencyKey,
-        ]);
-        const job = toView(existing);
-        return existing.request_hash === (options.requestHash ?? null)
-          ? ({ kind: 'replayed', job } as const)
-          : ({ kind: 'key_conflict', job } as const);
-      }
-      const changed = await this.transition(m, `id = $1`, [id], {}, TrainingJobEventType.Created, { message: 'job queued' });
-      return { kind: 'created', job: toView(changed!.row) } as const;
-    });
-    if (outcome.kind === 'created') this.hooks.onEventsWritten?.();
-    return outcome;
+         RETURNING *),
+       event AS (
+         INSERT INTO training_job_events (job_id, seq, type, payload, created_at)
+         SELECT id, 1, '${TrainingJobEventType.Created}', $14::jsonb, created_at FROM job RETURNING id)
+       SELECT job.* FROM job, event`,
+      [
+        id,
+        input.trainerType,
+        input.priority,
+        input.tags,
+        input.baseModel,
+        input.dataset,
+        input.configPath,
+        input.config === null ? null : JSON.stringify(input.config),
+        JSON.stringify(input.hyperparameters),
+        input.createdBy,
+        options.idempotencyKey ?? null,
+        options.requestHash ?? null,
+        input.maxAttempts,
+        JSON.stringify(payload),
+      ],
+    );
+    if (inserted.length > 0) {
+      this.hooks.onEventsWritten?.();
+      return { kind: 'created', job: toView(inserted[0]) };
+    }
+    const [existing] = await this.dataSource.query(`SELECT * FROM training_jobs WHERE created_by = $1 AND idempotency_key = $2`, [
+      input.createdBy,
+      options.idempotencyKey,
+    ]);
+    const job = toView(existing);
+    return existing.request_hash === (options.requestHash ?? null) ? { kind: 'replayed', job } : { kind: 'key_conflict', job };
   }
 
   async findById(id: string): Promise<TrainingJobView | null> {
