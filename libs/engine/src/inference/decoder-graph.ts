@@ -51,6 +51,8 @@ export const loraInputName = (layer: number, m: LoraModule, which: 'a' | 'b') =>
 
 /** The engine's decoder with one more term per linear: this row's adapter slot, gathered from stacked factors. */
 class MultiLoraDecoderBuilder extends DecoderBuilder {
+  /** x [B*T, in] viewed as [B, T, in], shared by the linears that read the same x. */
+  private readonly perRow = new Map<string, string>();
   constructor(
     g: Graph,
     o: DecoderOptions,
@@ -60,7 +62,15 @@ class MultiLoraDecoderBuilder extends DecoderBuilder {
   }
 
   override linear(x: string, layer: number, module: LinearModule): string {
-    const y = super.linear(x, layer, module);
+    return this.withSlots(x, layer, module, super.linear(x, layer, module));
+  }
+
+  /** The builder computes q/k/v and gate/up as one stacked GEMM; each output still gets its own per-row adapter term. */
+  override linearGroup(x: string, layer: number, modules: LinearModule[]): string[] {
+    return super.linearGroup(x, layer, modules).map((y, i) => this.withSlots(x, layer, modules[i]!, y));
+  }
+
+  private withSlots(x: string, layer: number, module: LinearModule, y: string): string {
     if (!this.multi) return y;
     const g = this.g;
     const d = moduleDims(this.o.config, module);
@@ -70,7 +80,8 @@ class MultiLoraDecoderBuilder extends DecoderBuilder {
     const rowA = op.gather(g, A, this.multi.slot); // [B, in, R]
     const rowB = op.gather(g, B, this.multi.slot); // [B, R, out]
     // activations are [B*T, in] in the builder; view them per row to multiply by that row's factors
-    const x3 = op.reshapeTo(g, x, op.concat(g, [this.multi.rowsByTokens, g.ints([d.in])], 0), ['B', 'T', d.in]);
+    let x3 = this.perRow.get(x);
+    if (!x3) this.perRow.set(x, (x3 = op.reshapeTo(g, x, op.concat(g, [this.multi.rowsByTokens, g.ints([d.in])], 0), ['B', 'T', d.in])));
     const delta = op.matmul(g, op.matmul(g, x3, rowA), rowB); // [B, T, out]
     return op.add(g, y, op.reshape(g, delta, [-1, d.out], [g.shape(y)[0]!, d.out]));
   }

@@ -44,6 +44,7 @@ export interface CompletionParams {
 
 export interface TokenText {
   id: number;
+  /** The token alone, decoded (filled when logprobs were requested). */
   text: string;
   logprob?: number;
   top?: { id: number; text: string; logprob: number }[];
@@ -123,8 +124,10 @@ export class ServingEngine {
       {
         onToken: (t) => {
           const text = stream.push(t.id);
-          const token: TokenText = { id: t.id, text: tokText(t.id), offset: stream.offsets[stream.offsets.length - 1]! };
+          // the token's own text is only needed for logprobs (decoding it costs a tokenizer call per token)
+          const token: TokenText = { id: t.id, text: '', offset: stream.offsets[stream.offsets.length - 1]! };
           if (t.logprob !== undefined) {
+            token.text = tokText(t.id);
             token.logprob = t.logprob;
             token.top = t.top?.map((a) => ({ id: a.id, text: tokText(a.id), logprob: a.logprob }));
           }

@@ -38,4 +38,15 @@ describe('TextStream', () => {
     expect(s.push(10)).toBe('é');
     expect(s.offsets).toEqual([0, 1, 1]);
   });
+
+  it('incremental decoding equals decoding everything at once, however tokens merge', () => {
+    // a tokenizer whose rendering of a token depends on its neighbour (like a BPE space marker)
+    const merging: Detokenizer = { decode: (ids) => ids.map((id, i) => (id === 0 ? (i === 0 ? 'X' : ' ') : id === 9 ? (ids[i + 1] === 10 ? '' : '\uFFFD') : id === 10 ? 'é' : chars[id])).join('') };
+    const ids = [1, 0, 2, 9, 10, 3, 0, 0, 4, 9, 10, 9];
+    const s = new TextStream(merging, []);
+    let out = '';
+    for (const id of ids) out += s.push(id);
+    out += s.flush();
+    expect(out).toBe(merging.decode(ids));
+  });
 });

@@ -1,8 +1,10 @@
 /**
- * Turns generated token ids into text as they arrive: decodes the whole sequence each time (so multi-token
- * characters and merges come out right), holds back a trailing incomplete UTF-8 character and any tail that could
- * still become a stop sequence, and cuts the text at the first stop sequence.
+ * Turns generated token ids into text as they arrive, incrementally (the prefix/read-offset scheme of HF TGI and
+ * vLLM: each step decodes only the last few tokens, so the cost per token stays constant), holds back a trailing
+ * incomplete UTF-8 character and any tail that could still become a stop sequence, and cuts the text at the first
+ * stop sequence.
  */
+
 /** What TextStream needs of a tokenizer (io/tokenizer.ts TextTokenizer fits). */
 export interface Detokenizer {
   decode(ids: number[], skipSpecialTokens?: boolean): string;
@@ -12,8 +14,11 @@ export class TextStream {
   private readonly ids: number[] = [];
   private emitted = 0;
   private text = '';
-  /** Latest full decode, including a trailing incomplete character. */
-  private full = '';
+  /** Decoding window: ids[prefixOffset:readOffset] is already part of `text`. */
+  private prefixOffset = 0;
+  private readOffset = 0;
+  /** Text of an incomplete trailing character sequence (shown only at the end). */
+  private pending = '';
   /** Character offset in the completion where each token's text starts. */
   readonly offsets: number[] = [];
   stopped = false;
@@ -27,9 +32,16 @@ export class TextStream {
   push(id: number): string {
     this.offsets.push(this.text.length);
     this.ids.push(id);
-    const full = this.tokenizer.decode(this.ids, true);
-    this.full = full;
-    this.text = full.endsWith('\uFFFD') ? full.slice(0, -1) : full;
+    const before = this.decode(this.ids.slice(this.prefixOffset, this.readOffset));
+    const now = this.decode(this.ids.slice(this.prefixOffset));
+    if (now.length > before.length && !now.endsWith('\uFFFD')) {
+      this.text += now.slice(before.length);
+      this.pending = '';
+      this.prefixOffset = this.readOffset;
+      this.readOffset = this.ids.length;
+    } else {
+      this.pending = now.slice(before.length);
+    }
     let cut = -1;
     for (const stop of this.stops) {
       const at = this.text.indexOf(stop, Math.max(0, this.emitted - stop.length + 1));
@@ -45,8 +57,15 @@ export class TextStream {
 
   /** Whatever is still held back (end of generation without a stop), an incomplete last character included. */
   flush(): string {
-    if (!this.stopped) this.text = this.full;
+    if (!this.stopped) {
+      this.text += this.pending;
+      this.pending = '';
+    }
     return this.take(this.text.length);
+  }
+
+  private decode(ids: number[]): string {
+    return ids.length === 0 ? '' : this.tokenizer.decode(ids, true);
   }
 
   get completion(): string {
