@@ -10,6 +10,7 @@
  *     → Promise<{ url?: string; close(): Promise<void> }>
  */
 import { pathToFileURL } from 'node:url';
+import { ensureDemoModel } from '@clara/engine/io/tiny-checkpoint';
 import {
   acquireDataSource,
   baseConfigSchema,
@@ -55,6 +56,9 @@ export async function startEmbedded(options: { env?: Record<string, string | und
   const config = readConfig(baseConfigSchema, { env, exitOnError: !options.env });
   const logger = createLogger('clara', { level: config.LOG_LEVEL });
   const dirs = dataDirs(config);
+  // A new user has no model yet: create the RANDOM-weight demo-tiny-llama so the whole pipeline runs at once.
+  const demo = await ensureDemoModel(dirs.modelsDir);
+  if (demo) logger.warn(`created ${demo} (RANDOM weights, for trying the pipeline; see CLARA_DEMO_MODEL.md there)`);
   const bus = await createMessageBus({ natsUrl: config.NATS_URL, name: 'clara-embedded', logger: logger.child('bus') });
   const db = await acquireDataSource({ url: config.DATABASE_URL, dataDir: dirs.pgDir, logger: logger.child('db') });
   const started: Array<[ServiceName, Started]> = [];

@@ -54,7 +54,7 @@ async function until<T>(fn: () => Promise<T | false | undefined>, ms = 20_000): 
     await sleep(50);
   }
 }
-const job = { trainer_type: 'lora', base_model: 'tiny', dataset: 'dsv_demo', hyperparameters: { max_steps: 3 } };
+const job = { trainer_type: 'lora', base_model: 'demo-tiny-llama', dataset: 'dsv_demo', hyperparameters: { max_steps: 3 } };
 
 describe('embedded suite (npm start)', () => {
   it('runs a job end to end with live events, cancels, and keeps jobs across a restart', async () => {
