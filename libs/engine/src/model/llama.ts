@@ -219,11 +219,23 @@ export class DecoderBuilder {
   /** Applies rotary embedding to x [..., seq, headDim] with tables [seq, headDim]: x·cos + rotate_half(x)·sin. */
   rope(x: string, cos: string, sin: string): string {
     const g = this.g;
-    const d = this.o.config.headDim;
-    const x1 = F.slice(g, x, [0], [d / 2], [-1]);
-    const x2 = F.slice(g, x, [d / 2], [d], [-1]);
-    const rot = F.concat(g, [F.neg(g, x2), x1], -1);
+    // rotate_half(x) = cat(-x2, x1) as x·R with a signed permutation matrix: exact (one ±1 term per output), and one
+    // small GEMM each way instead of slices, negation and concatenation.
+    const rot = F.matmul(g, x, this.rotateHalfMatrix());
     return F.add(g, F.mul(g, x, cos), F.mul(g, rot, sin));
+  }
+
+  private rotation?: string;
+  private rotateHalfMatrix(): string {
+    if (this.rotation) return this.rotation;
+    const d = this.o.config.headDim;
+    const r = this.g.ftype === 'float64' ? new Float64Array(d * d) : new Float32Array(d * d);
+    for (let i = 0; i < d / 2; i++) {
+      r[(i + d / 2) * d + i] = -1; // out[i] = -x[i + d/2]
+      r[i * d + i + d / 2] = 1; // out[i + d/2] = x[i]
+    }
+    this.rotation = this.g.initializer(this.g.fresh('rotate_half'), this.g.ftype, [d, d], r);
+    return this.rotation;
   }
 
   /** Emits the decoder and returns the final-normed hidden states [batch*seq, hidden]. */
