@@ -5,6 +5,8 @@
 //   - rank-16 adapter hot-load time (POST /v1/load_lora_adapter round trip, and the server-side load histogram);
 //   - failed requests while an adapter is hot-swapped repeatedly under 32 concurrent streams (goal: 0).
 //
+// Also, without HTTP: the decode step of the engine alone (32 rows, same three scenarios, interleaved rounds).
+//
 // Usage: node bench/serve/build.mjs && node bench/serve/run.mjs [--requests 32] [--tokens 64] [--rounds 3]
 //        [--hidden 64] [--layers 2] [--threads 1] [--out bench/results/serve.json]
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +21,8 @@ const { writeTinyCheckpoint } = await import(join(root, 'libs/engine/dist/io/tin
 const { saveAdapter, loraTensorName } = await import(join(root, 'libs/engine/dist/io/peft.js'));
 const { randomLora } = await import(join(root, 'libs/engine/dist/inference/testing.js'));
 const { bootstrap } = await import(join(root, 'apps/serving/dist/app.js'));
+const { OnnxRunner } = await import(join(root, 'libs/engine/dist/inference/onnx-runner.js'));
+const { loadCheckpoint } = await import(join(root, 'libs/engine/dist/io/checkpoint.js'));
 const { createLogger } = await import(join(root, 'libs/platform/dist/index.js'));
 
 const { values: args } = parseArgs({
@@ -183,6 +187,26 @@ while (!finished) {
 }
 const swapResults = await swapDone;
 
+// --- the engine's decode step alone (no HTTP, no tokenizer): same graphs, same slots layout
+const engineRunner = await (async () => {
+  const { weights } = await loadCheckpoint(join(modelsDir, 'bench'));
+  const runner = await OnnxRunner.create(config, weights, { numSlots: N + 4, maxRank: RANK, intraOpThreads: Number(args.threads) });
+  for (let i = 0; i < N; i++) runner.setSlot(1 + i, randomLora(config, 1000 + i, RANK));
+  return runner;
+})();
+const stepMs = { base: [], one_adapter: [], distinct_adapters: [] };
+const slotOf = { base: () => 0, one_adapter: () => 1, distinct_adapters: (i) => 1 + i };
+for (let round = 0; round < 3 * ROUNDS; round++) {
+  for (const name of Object.keys(stepMs)) {
+    const caches = Array.from({ length: N }, () => engineRunner.newCache());
+    await engineRunner.forward(caches.map((cache, i) => ({ tokens: prompt(i), cache, slot: slotOf[name](i) })));
+    const t0 = performance.now();
+    for (let step = 0; step < TOKENS; step++) await engineRunner.forward(caches.map((cache, i) => ({ tokens: [5 + (step % 100)], cache, slot: slotOf[name](i) })));
+    stepMs[name].push((performance.now() - t0) / TOKENS);
+  }
+}
+await engineRunner.dispose();
+
 const metrics = await (await fetch(`${base}/metrics`)).text();
 const serverLoad = /clara_serving_adapter_load_seconds_sum (\S+)\nclara_serving_adapter_load_seconds_count (\S+)/.exec(metrics);
 await serving.close();
@@ -209,6 +233,10 @@ const summary = {
   },
   swapUnderLoad: { swaps, swapP50Ms: pct(swapMs, 50), requests: swapResults.length, failed: swapResults.filter((r) => r.failed).length },
 };
+summary.engineDecodeStep = Object.fromEntries(
+  Object.entries(stepMs).map(([name, xs]) => [name, { medianMs: median(xs), tokensPerSec: (N * 1000) / median(xs), perRoundMs: xs.map((x) => Number(x.toFixed(2))) }]),
+);
+summary.engineDistinctOverOne = summary.engineDecodeStep.distinct_adapters.tokensPerSec / summary.engineDecodeStep.one_adapter.tokensPerSec;
 summary.distinctOverOne = summary.scenarios.distinct_adapters.decodeTokensPerSec / summary.scenarios.one_adapter.decodeTokensPerSec;
 await mkdir(dirname(args.out), { recursive: true });
 await writeFile(args.out, JSON.stringify(summary, null, 2));
