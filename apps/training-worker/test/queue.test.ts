@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Subjects, type TrainerRunner } from '@clara/contracts';
 import { TrainingJobRepository, type NewTrainingJob } from '@clara/data-access';
 import { NatsBus, acquireDataSource, createLogger, type SharedDataSource } from '@clara/platform';
-import { TEST_NATS_URL, createTestDatabase, type TestDatabase } from '@clara/platform/testing';
+import { TEST_NATS_URL, TEST_POSTGRES_URL, createTestDatabase, type TestDatabase } from '@clara/platform/testing';
+import pg from 'pg';
 import { bootstrap, registerTrainer, type WorkerApp } from '../src/index.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'clara-worker-'));
@@ -154,6 +155,21 @@ describe('training worker queue', () => {
     await startWorker();
     const failed = await waitStatus(job.job_id, 'failed');
     expect(failed.error).toMatch(/no trainer is available for trainer_type "continuous" on worker/);
+  });
+
+  it('keeps going when PostgreSQL drops every connection (a database restart as clients see it)', async () => {
+    undo.push(registerTrainer('lora', countingTrainer(30, 30).runner));
+    const { job } = await jobs.create(newJob());
+    await startWorker();
+    await waitStatus(job.job_id, 'running');
+    await sleep(200);
+    const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+    await admin.connect();
+    const killed = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [db.name]);
+    await admin.end();
+    expect(killed.rowCount).toBeGreaterThan(0);
+    const done = await waitStatus(job.job_id, 'completed', 30_000);
+    expect(done.current_step).toBe(30);
   });
 
   it('on shutdown puts its running job back in the queue without counting the attempt', async () => {

@@ -9,7 +9,6 @@ import type { Logger } from '../logger.js';
 import {
   BusHandler,
   BusHealth,
-  BusMessage,
   BusNoRespondersError,
   BusTimeoutError,
   DeliverFrom,
