@@ -114,6 +114,18 @@ describe('train()', () => {
     expect(cfg.base_model_name_or_path).toBe('qwen2');
   });
 
+  it('evaluates every evalSteps and stops early when eval loss stops improving for `patience` evals', async () => {
+    const out = join(root, 'early');
+    const evals: { step: number; evalLoss: number }[] = [];
+    // a far too large learning rate: eval loss gets worse, so patience runs out long before 40 steps
+    const r = await train(base(out, { optimizer: 'sgd', lr: 8, maxGradNorm: 0, steps: 40, evalSteps: 1, earlyStoppingPatience: 2 }), { onEval: (e) => evals.push(e) });
+    expect(r.steps).toBeLessThan(40);
+    expect(evals.map((e) => e.step)).toEqual(Array.from({ length: r.steps }, (_, i) => i + 1).slice(0, evals.length));
+    const tail = evals.slice(-3).map((e) => e.evalLoss);
+    expect(tail[1]! >= tail[0]! || Number.isNaN(tail[1]!)).toBe(true);
+    expect((await listCheckpoints(join(out, 'checkpoints'))).at(-1)).toMatch(new RegExp(`checkpoint-0*${r.steps}$`));
+  });
+
   it('a corrupt newest checkpoint is detected and the previous one is used', async () => {
     const out = join(root, 'corrupt');
     await train(base(out, { steps: 4, saveSteps: 2 }));

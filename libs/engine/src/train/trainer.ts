@@ -371,6 +371,7 @@ async function runLoop(
   const started = Date.now();
   const startStep = step;
   let stopped = false;
+  let earlyStopped = false;
   while (step < totalSteps) {
     if (hooks.shouldStop?.()) {
       stopped = true;
@@ -437,7 +438,7 @@ async function runLoop(
           sinceBest = 0;
         } else if (++sinceBest >= o.earlyStoppingPatience) {
           log(`early stopping at step ${step}: no eval improvement in ${sinceBest} evals`);
-          await save();
+          earlyStopped = true;
           break;
         }
       }
@@ -445,7 +446,7 @@ async function runLoop(
     if (o.saveSteps && step % o.saveSteps === 0 && step < totalSteps) await save();
   }
   if (!stopped || step > startStep) await save();
-  const finalEval = stopped ? evalResult : await runEval();
+  const finalEval = stopped || earlyStopped ? evalResult : await runEval();
   const tensors = new Map<string, HostTensor>();
   for (const q of built.params) tensors.set(q.name, { shape: q.shape, data: params.get(q.name)! });
   await saveAdapter(o.outDir, { r: p.setup.r, alpha: p.setup.alpha, dropout: o.dropout, targetModules: p.setup.targets, useRslora: p.setup.useRslora, baseModel: basename(o.modelDir) }, tensors);
