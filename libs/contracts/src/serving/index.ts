@@ -64,3 +64,4 @@ export interface UnloadLoraAdapterRequest {
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
+export * from './routing.js';
