@@ -1,8 +1,9 @@
 // The engine trainer inside real worker PROCESSES against the real local PostgreSQL: a LoRA job trains for real;
 // a worker killed with SIGKILL mid-run loses only the steps since its last checkpoint, a fresh worker resumes the
-// job and ends with the same adapter (bit for bit) as an uninterrupted run with the same seed.
+// job and ends with the same adapter (bit for bit) as an uninterrupted run with the same seed — even when the newest
+// checkpoint was corrupted (checksums; the previous one is used).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync as writeFileSyncFs } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -142,6 +143,16 @@ describe('engine trainer in the worker', () => {
     expect(atKill.status).toBe('running');
     expect(atKill.current_step).toBeLessThan(40);
 
+    // Corrupt the newest checkpoint (a torn write): the checksum catches it and the resume uses the one before.
+    const ckptDir = join(dataDir, 'jobs', cut.job_id, 'output', 'checkpoints');
+    const ckpts = readdirSync(ckptDir).filter((n) => /^checkpoint-\d+$/.test(n)).sort();
+    expect(ckpts.length).toBe(2);
+    const state = join(ckptDir, ckpts[1]!, 'state.bin');
+    const bytes = readFileSync(state);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSyncFs(state, bytes);
+    const fallbackStep = Number(ckpts[0]!.split('-')[1]);
+
     const w3 = startWorker('w-fresh');
     const done = await waitFor(cut.job_id, (j) => j.status === 'completed' || j.status === 'failed');
     await stopWorker(w3);
@@ -154,7 +165,7 @@ describe('engine trainer in the worker', () => {
     expect(requeued).toBeGreaterThan(0);
     const firstAfter = events.slice(requeued).find((e) => e.type === 'progress')!;
     expect(firstAfter.current_step).toBeGreaterThan(5);
-    expect((firstAfter.current_step! - 1) % 5).toBe(0); // the step after a save_steps checkpoint
+    expect(firstAfter.current_step).toBe(fallbackStep + 1); // resumed after the last VALID checkpoint
     expect(events.some((e) => e.type === 'eval')).toBe(true);
 
     const adapters = new AdapterRepository(shared.dataSource);

@@ -120,7 +120,10 @@ export function startTrainProcess(options: Record<string, unknown>, hooks: Train
       if (signal === 'SIGKILL') {
         return reject(new TrainProcessError('training process was killed (SIGKILL; the system may have run out of memory)', 'killed'));
       }
-      const tail = stderrTail.trim().split('\n').slice(-3).join(' | ');
+      // The most telling lines of a crash: the error message(s), not Node's version footer.
+      const lines = stderrTail.split('\n').map((l) => l.trim()).filter((l) => l && !/^Node\.js v/.test(l) && !/^at /.test(l));
+      const errorLine = lines.find((l) => /Error|error:/.test(l));
+      const tail = [...new Set([errorLine, ...lines.slice(-2)].filter(Boolean))].join(' | ');
       reject(new TrainProcessError(`training process exited unexpectedly (${signal ?? `code ${code}`})${tail ? `: ${tail}` : ''}`, 'crashed'));
     });
   });
