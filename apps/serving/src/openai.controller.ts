@@ -21,7 +21,9 @@ export class OpenAIController {
       this.s.metrics.requests.inc({ endpoint, model: model ?? '', status: String(res.statusCode || 200) });
       return out;
     } catch (err) {
-      this.s.metrics.requests.inc({ endpoint, model: model ?? '', status: String(toOpenAIError(err).status) });
+      // names nobody serves are not used as label values (a client could otherwise grow the series without bound)
+      const label = model !== undefined && this.s.engine.isServed(model) ? model : '(unknown)';
+      this.s.metrics.requests.inc({ endpoint, model: label, status: String(toOpenAIError(err).status) });
       throw err;
     }
   }

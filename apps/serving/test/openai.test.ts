@@ -182,8 +182,10 @@ describe('OpenAI-compatible serving', () => {
     const v2 = tokenizer.decode((await (await GreedyReference.create(fx.modelDir, adapterB)).generate(prompt, 30, 1)).ids, true);
     expect(v1).not.toBe(v2);
     const run = () => client.completions.create({ model: 'swap', prompt, max_tokens: 30, temperature: 0, ...extra }).then((r) => r.choices[0]!.text);
-    const before = Array.from({ length: 8 }, run);
-    while (serving.state.engine.batcher.batchSize < 8) await new Promise((r) => setTimeout(r, 2));
+    let settled = 0;
+    const before = Array.from({ length: 8 }, () => run().finally(() => settled++));
+    // every "before" request holds its lease once it is in the batch (or already done)
+    while (serving.state.engine.batcher.batchSize + settled < 8) await new Promise((r) => setTimeout(r, 2));
     const swap = await postJson(`${serving.url}/v1/load_lora_adapter`, { lora_name: 'swap', lora_path: adapterB });
     expect(swap.status).toBe(200);
     const after = Array.from({ length: 8 }, run);
