@@ -37,6 +37,8 @@ interface Conn {
   /** All-jobs resume: events at or below this id were seen before. */
   floor: number;
   queue: Promise<void>;
+  /** Tasks (replays, gap fills) queued on `queue`; live events bypass the queue when it is 0. */
+  pending: number;
   alive: boolean;
 }
 
@@ -102,7 +104,7 @@ export class TrainingEventsHub {
   }
 
   private onConnection(ws: WebSocket, user: WsUser) {
-    const c: Conn = { ws, user, all: false, jobs: new Set(), sent: new Map(), floor: 0, queue: Promise.resolve(), alive: true };
+    const c: Conn = { ws, user, all: false, jobs: new Set(), sent: new Map(), floor: 0, queue: Promise.resolve(), pending: 0, alive: true };
     this.conns.add(c);
     ws.on('pong', () => (c.alive = true));
     ws.on('close', () => this.conns.delete(c));
@@ -190,6 +192,12 @@ export class TrainingEventsHub {
   private onEvent(e: TrainingJobEvent) {
     for (const c of this.conns) {
       if (!(c.all || c.jobs.has(e.job_id))) continue;
+      const last = c.sent.get(e.job_id);
+      if (c.pending === 0 && (last === undefined || e.seq <= last + 1)) {
+        // Fast path: nothing queued for this connection and no gap — send now, in order.
+        this.deliverNow(c, e);
+        continue;
+      }
       this.enqueue(c, async () => {
         const last = c.sent.get(e.job_id);
         if (last !== undefined && e.seq > last + 1) {
@@ -216,10 +224,14 @@ export class TrainingEventsHub {
   }
 
   private enqueue(c: Conn, task: () => Promise<void>) {
-    c.queue = c.queue.then(task).catch((err) => {
-      this.logger.warn('websocket delivery failed; closing the connection so the client resumes', { err: err as Error });
-      c.ws.close(1011, 'delivery failed, reconnect and resume');
-    });
+    c.pending++;
+    c.queue = c.queue
+      .then(task)
+      .catch((err) => {
+        this.logger.warn('websocket delivery failed; closing the connection so the client resumes', { err: err as Error });
+        c.ws.close(1011, 'delivery failed, reconnect and resume');
+      })
+      .finally(() => c.pending--);
   }
 
   private send(c: Conn, message: object) {
