@@ -11,7 +11,7 @@ import { PgDocumentStore } from '../src/stores/postgres/pg-document-store.js';
 import { PgGraphStore } from '../src/stores/postgres/pg-graph-store.js';
 import { PgVectorStore } from '../src/stores/postgres/pg-vector-store.js';
 import { documentStoreContract, graphStoreContract, vectorStoreContract } from './contract.js';
-import { embeddedPostgres, localPostgres, startChroma, startPouchServer, type RunningServer } from './servers.js';
+import { embeddedPostgres, localPostgres, startChroma, startPouchServer, type RunningServer } from '../src/testing.js';
 
 describe('PostgreSQL server adapters', () => {
   let db: { dataSource: DataSource; close(): Promise<void> };

@@ -8,7 +8,7 @@ import { createUds3 } from '../src/factory.js';
 import type { VectorStore } from '../src/stores/interfaces.js';
 import type { Uds3 } from '../src/uds3.js';
 import { exportVersion } from '../src/versions/export.js';
-import { localPostgres, startChroma, startPouchServer, type RunningServer } from './servers.js';
+import { localPostgres, startChroma, startPouchServer, type RunningServer } from '../src/testing.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

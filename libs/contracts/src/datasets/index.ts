@@ -83,8 +83,10 @@ export interface DatasetVersionCreatedEvent {
  * Request: DatasetForwardRequest<DatasetExportRpcRequest>; reply: DatasetExportRpcReply.
  */
 export const DatasetRpcSubjects = {
-  exportVersion: 'clara.datasets.rpc.export',
-  recordLineage: 'clara.datasets.rpc.lineage',
+  // Outside `clara.datasets.>` on purpose: that prefix is captured by the CLARA_DATASETS JetStream stream, whose
+  // publish-ack would answer a request before the service does.
+  exportVersion: 'clara.rpc.datasets.export',
+  recordLineage: 'clara.rpc.datasets.lineage',
 } as const;
 
 export interface DatasetExportRpcRequest {

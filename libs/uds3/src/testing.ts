@@ -1,4 +1,5 @@
 /**
+ * Test helpers (import from '@clara/uds3/testing', never from production code).
  * Real servers for the contract suite, started by the tests themselves on free ports and stopped after:
  * a CouchDB-compatible server (pouchdb-server) and Chroma (`chroma run`, from the chromadb npm package).
  * A server that does not come up FAILS the test with its output.
@@ -10,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import { acquireDataSource } from '@clara/platform';
-import { UDS3_MIGRATIONS } from '../src/stores/postgres/migrations.js';
+import { UDS3_MIGRATIONS } from './stores/postgres/migrations.js';
 
+// src/ and dist/ are both two levels below the package root, three below the repository root
 const BIN = resolve(import.meta.dirname, '../../../node_modules/.bin');
 
 export async function freePort(): Promise<number> {
