@@ -322,15 +322,23 @@ export const MASKED = -1e30;
 
 /**
  * Additive attention bias [batch, nRep*seq, seq] for right- or left-padded rows: query i attends key j iff
- * j <= i and key j is a real token (attention mask 1), as HF's causal mask combined with the padding mask.
+ * j <= i and key j is a real token (attention mask 1), as HF's causal mask combined with the padding mask; with a
+ * sliding window (Mistral) also i - j < window.
  */
-export function attentionBias(attentionMask: ArrayLike<number>, batch: number, seq: number, nRep: number, dtype: 'float32' | 'float64' = 'float32'): Float32Array | Float64Array {
+export function attentionBias(
+  attentionMask: ArrayLike<number>,
+  batch: number,
+  seq: number,
+  nRep: number,
+  dtype: 'float32' | 'float64' = 'float32',
+  window = Infinity,
+): Float32Array | Float64Array {
   const out = dtype === 'float64' ? new Float64Array(batch * nRep * seq * seq) : new Float32Array(batch * nRep * seq * seq);
   for (let b = 0; b < batch; b++)
     for (let r = 0; r < nRep; r++)
       for (let i = 0; i < seq; i++) {
         const row = ((b * nRep + r) * seq + i) * seq;
-        for (let j = 0; j < seq; j++) out[row + j] = j <= i && attentionMask[b * seq + j] ? 0 : MASKED;
+        for (let j = 0; j < seq; j++) out[row + j] = j <= i && i - j < window && attentionMask[b * seq + j] ? 0 : MASKED;
       }
   return out;
 }

@@ -100,6 +100,18 @@ describe('Llama-family loss graph', () => {
     });
   }
 
+  it('mistral sliding window: keys further back than the window are masked, as in the reference', async () => {
+    const { config, weights } = await load('mistral window', variants[2]![1]);
+    const built = buildEvalGraph({ config, weights, batch: 2, seq: 6 });
+    const s = await Session.create(toOnnx(built.graph), { intraOpNumThreads: 1 });
+    const run = async (window: number) => (await s.run(batchFeeds(config, examples, 2, 6, 7, 'float32', window).feeds))[built.loss]!.data[0] as number;
+    const windowed = await run(3);
+    const ref = referenceLoss(config, weights, examples, undefined, 3);
+    expect(Math.abs(windowed - ref) / ref).toBeLessThan(2e-6);
+    expect(Math.abs(windowed - (await run(Infinity)))).toBeGreaterThan(1e-4);
+    await s.release();
+  });
+
   it('qwen2, no dropout, targets q/v/gate/down only: fused-group LoRA gradients match central differences', async () => {
     const { config, weights } = await load('qwen2 subset', variants[3]![1]);
     const targets = ['q_proj', 'v_proj', 'gate_proj', 'down_proj'];

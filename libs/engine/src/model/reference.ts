@@ -36,7 +36,7 @@ export interface ReferenceLora {
 }
 
 /** Sum of token losses and count of counted targets for one example. */
-export function referenceExampleLoss(c: ModelConfig, w: W, ids: number[], labels: number[], lora?: ReferenceLora): { sum: number; count: number } {
+export function referenceExampleLoss(c: ModelConfig, w: W, ids: number[], labels: number[], lora?: ReferenceLora, window = Infinity): { sum: number; count: number } {
   const T = ids.length;
   const H = c.hiddenSize;
   const d = c.headDim;
@@ -82,6 +82,10 @@ export function referenceExampleLoss(c: ModelConfig, w: W, ids: number[], labels
         const s = new Float64Array(i + 1);
         let mx = -Infinity;
         for (let j = 0; j <= i; j++) {
+          if (i - j >= window) {
+            s[j] = -Infinity;
+            continue;
+          }
           let dot = 0;
           for (let e = 0; e < d; e++) dot += qi[e]! * ks[j]![e]!;
           s[j] = dot / Math.sqrt(d);
@@ -119,11 +123,11 @@ export function referenceExampleLoss(c: ModelConfig, w: W, ids: number[], labels
 }
 
 /** Mean cross-entropy over all counted targets of the examples (the batch loss). */
-export function referenceLoss(c: ModelConfig, w: W, examples: { inputIds: number[]; labels: number[] }[], lora?: ReferenceLora): number {
+export function referenceLoss(c: ModelConfig, w: W, examples: { inputIds: number[]; labels: number[] }[], lora?: ReferenceLora, window = Infinity): number {
   let s = 0;
   let n = 0;
   for (const ex of examples) {
-    const r = referenceExampleLoss(c, w, ex.inputIds, ex.labels, lora);
+    const r = referenceExampleLoss(c, w, ex.inputIds, ex.labels, lora, window);
     s += r.sum;
     n += r.count;
   }

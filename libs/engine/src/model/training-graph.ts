@@ -102,7 +102,15 @@ export function countTargets(ex: Example, seq: number): number {
  * Host tensors for one micro-batch, right-padded to `seq`. `denominator` is the number of counted targets the
  * loss is averaged over (the whole accumulated batch when accumulating gradients).
  */
-export function batchFeeds(c: ModelConfig, examples: Example[], batch: number, seq: number, denominator: number, dtype: 'float32' | 'float64' = 'float32'): BatchFeeds {
+export function batchFeeds(
+  c: ModelConfig,
+  examples: Example[],
+  batch: number,
+  seq: number,
+  denominator: number,
+  dtype: 'float32' | 'float64' = 'float32',
+  slidingWindow = Infinity,
+): BatchFeeds {
   const N = batch * seq;
   const ids = new BigInt64Array(N);
   const mask = new Uint8Array(N);
@@ -136,7 +144,7 @@ export function batchFeeds(c: ModelConfig, examples: Example[], batch: number, s
       sin: { dtype, dims: [seq, d], data: fl(r.sin) },
       cos_q: { dtype, dims: [seq, d], data: fl(rq.cos) },
       sin_q: { dtype, dims: [seq, d], data: fl(rq.sin) },
-      attn_bias: { dtype, dims: [batch, nRep * seq, seq], data: attentionBias(mask, batch, seq, nRep, dtype) },
+      attn_bias: { dtype, dims: [batch, nRep * seq, seq], data: attentionBias(mask, batch, seq, nRep, dtype, slidingWindow) },
       targets: { dtype: 'int64', dims: [N], data: targets },
       loss_weights: { dtype, dims: [N], data: weights },
     },

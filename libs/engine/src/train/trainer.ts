@@ -1,6 +1,6 @@
 // THE training entry point (CLI and worker): builds the training / eval / optimizer graphs for the checkpoint,
 // writes them to <outDir>/artifacts, runs them with onnxruntime, checkpoints and resumes bit-exactly.
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { prepareData } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
@@ -141,6 +141,19 @@ interface Prepared {
   setup: LoraSetup;
   extraFeeds: Record<string, HostValue>;
   baseWeightBytes?: { stored: number; fp32: number };
+  /** Mistral's sliding attention window (Infinity when none applies) */
+  window: number;
+}
+
+/** HF applies Mistral's `sliding_window` to every layer; Qwen2's optional one only to some layers (not supported). */
+async function slidingWindow(modelDir: string, c: ModelConfig, seq: number): Promise<number> {
+  const raw = JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const w = typeof raw.sliding_window === 'number' ? raw.sliding_window : Infinity;
+  if (c.architecture === 'MistralForCausalLM') return w;
+  if (c.architecture === 'Qwen2ForCausalLM' && raw.use_sliding_window === true && w < seq) {
+    throw new Error(`config.json: Qwen2 use_sliding_window with sliding_window ${w} < seq_len ${seq} is not supported`);
+  }
+  return Infinity;
 }
 
 async function prepare(o: TrainOptions, forEval: boolean): Promise<Prepared> {
@@ -174,7 +187,8 @@ async function prepare(o: TrainOptions, forEval: boolean): Promise<Prepared> {
     extraFeeds = q.feeds;
     baseWeightBytes = { stored: q.storedBytes, fp32: q.fp32Bytes };
   }
-  return { config, train: data.train, eval: data.eval, seq, spec, setup, extraFeeds, baseWeightBytes };
+  const window = await slidingWindow(o.modelDir, config, seq);
+  return { config, train: data.train, eval: data.eval, seq, spec, setup, extraFeeds, baseWeightBytes, window };
 }
 
 /** Writes the graph as <dir>/<name>.onnx (big initializers in <name>.weights) and opens a session on it. */
@@ -209,7 +223,7 @@ async function evalLoss(s: Session, built: BuiltGraph, p: Prepared, params: Map<
     const chunk = examples.slice(i, i + B);
     const n = chunk.reduce((a, e) => a + countTargets(e, p.seq), 0);
     if (n === 0) continue;
-    const { feeds } = batchFeeds(p.config, chunk, B, p.seq, n);
+    const { feeds } = batchFeeds(p.config, chunk, B, p.seq, n, 'float32', p.window);
     const r = await s.run({ ...feeds, ...pf, ...p.extraFeeds }, [built.loss]);
     sum += (r[built.loss]!.data[0] as number) * n;
     count += n;
@@ -385,7 +399,7 @@ async function runLoop(
     const grads = new Map<string, Float32Array>();
     const pf = paramFeeds(built.params, params);
     for (let k = 0; k < micro.length; k++) {
-      const { feeds } = batchFeeds(p.config, micro[k]!, B, p.seq, denom);
+      const { feeds } = batchFeeds(p.config, micro[k]!, B, p.seq, denom, 'float32', p.window);
       const drop = o.dropout > 0 ? dropoutFeeds(built, B * p.seq, o.dropout, o.seed, step, k) : {};
       const r = await trainS.run({ ...feeds, ...pf, ...drop, ...p.extraFeeds });
       loss += r[built.loss]!.data[0] as number;
