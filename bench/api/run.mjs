@@ -102,6 +102,14 @@ const clients = fork(join(here, 'ws-clients.mjs'), [api.url.replace('http', 'ws'
 await new Promise((resolve, reject) => {
   clients.on('message', (m) => (m.ready ? resolve() : m.error && reject(new Error(m.error))));
 });
+// Server-side cost: time of the hub's loop that hands one event to every subscriber's socket.
+const loopMs = [];
+const originalOnEvent = api.hub.onEvent.bind(api.hub);
+api.hub.onEvent = (e) => {
+  const t0 = performance.now();
+  originalOnEvent(e);
+  loopMs.push(performance.now() - t0);
+};
 const EVENTS = 50;
 const jobId = randomUUID();
 for (let seq = 1; seq <= EVENTS; seq++) {
@@ -117,6 +125,8 @@ clients.send('report');
 const { latencies } = await new Promise((resolve) => clients.on('message', (m) => m.latencies && resolve(m)));
 latencies.sort((a, b) => a - b);
 const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+loopMs.sort((a, b) => a - b);
+results.wsServerLoop = { p50: +loopMs[Math.floor(loopMs.length / 2)].toFixed(2), max: +loopMs.at(-1).toFixed(2) };
 results.ws = { subscribers: SUBSCRIBERS, events: EVENTS, delivered: latencies.length, expected: SUBSCRIBERS * EVENTS, p50: pct(50), p99: pct(99), max: latencies.at(-1) };
 
 console.error(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -126,7 +136,8 @@ console.log(['| endpoint | req/s | p50 | p99 | errors |', '|---|---|---|---|---|
   row('bare Nest GET /hello', results.helloGet), row('bare Nest POST /hello (same JSON body)', results.helloPost),
   row('POST /api/training/jobs (create)', results.create), row('GET /api/training/jobs/{id}', results.get)].join('\n'));
 console.log(`create / bare POST throughput: ${(results.create.rps / results.helloPost.rps).toFixed(2)}; get / bare GET: ${(results.get.rps / results.helloGet.rps).toFixed(2)}`);
-console.log(`WS fan-out to ${SUBSCRIBERS} subscribers: ${results.ws.delivered}/${results.ws.expected} delivered, p50 ${results.ws.p50} ms, p99 ${results.ws.p99} ms, max ${results.ws.max} ms`);
+console.log(`WS fan-out to ${SUBSCRIBERS} subscribers: ${results.ws.delivered}/${results.ws.expected} delivered, p50 ${results.ws.p50} ms, p99 ${results.ws.p99} ms, max ${results.ws.max} ms (publish → received by the client process)`);
+console.log(`server loop handing one event to all ${SUBSCRIBERS} sockets: p50 ${results.wsServerLoop.p50} ms, max ${results.wsServerLoop.max} ms`);
 
 await api.close();
 await hello.close();
