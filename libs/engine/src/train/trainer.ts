@@ -157,6 +157,7 @@ async function slidingWindow(modelDir: string, c: ModelConfig, seq: number): Pro
 }
 
 async function prepare(o: TrainOptions, forEval: boolean): Promise<Prepared> {
+  if (!o.initAdapter && (!o.targets || o.targets.length === 0)) throw new Error('targets: at least one LoRA target module is required');
   const { config, weights } = await loadCheckpoint(o.modelDir);
   const tok = (await exists(join(o.modelDir, 'tokenizer.json'))) ? await TextTokenizer.load(o.modelDir) : undefined;
   const data = await prepareData(tok, {
