@@ -58,7 +58,7 @@ export async function bootstrap(options: WorkerBootstrapOptions = {}): Promise<W
   }
   try {
     // The engine's lora/qlora/continuous trainers (types a caller registered first are kept); checks CUDA if asked.
-    if (options.engineTrainers ?? true) await registerEngineTrainers(db.dataSource, config);
+    if (options.engineTrainers ?? true) await registerEngineTrainers(bus, db.dataSource, config);
   } catch (err) {
     if (ownBus) await bus.close();
     if (!options.db) await db.release();

@@ -92,7 +92,7 @@ describe('engine job faults', () => {
     const a = (await worker.jobs.create(job({ baseModel: 'gone' }))).job!;
     expect((await finished(a.job_id)).error).toMatch(/base model "gone" not found in the models directory \(available: tiny\)/);
     const b = (await worker.jobs.create(job({ dataset: 'dsv_0123' }))).job!;
-    expect((await finished(b.job_id)).error).toMatch(/dataset "dsv_0123" is not a JSONL file/);
+    expect((await finished(b.job_id)).error).toMatch(/dataset version "dsv_0123" could not be exported/);
   });
 
   it('cancel stops a running engine job at the next step', async () => {

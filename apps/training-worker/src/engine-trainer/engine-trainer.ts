@@ -22,7 +22,12 @@ export interface ParentAdapter {
   datasetRef: string | null;
 }
 
+/** Exports a dataset version (id or `dataset@number`) to JSONL files in the data directory (datasets service). */
+export type DatasetExporter = (version: string, o: { jobId?: string; evalFraction?: number; seed?: number }) => Promise<{ trainPath: string; evalPath: string | null }>;
+
 export interface EngineTrainerDeps {
+  /** Absent: only JSONL path datasets can be trained on. */
+  exportDataset?: DatasetExporter;
   /** Finds an adapter by registry id (or `name@version` / `name` = newest version). */
   findAdapter(ref: string): Promise<ParentAdapter | null>;
   executionProvider: ExecutionProvider;
@@ -79,8 +84,19 @@ function insideDir(root: string, p: string): boolean {
 export async function runEngineJob(job: TrainerJob, ctx: TrainerContext, deps: EngineTrainerDeps): Promise<TrainerResult> {
   const cfg = await jobTrainConfig(job);
   const modelDir = await resolveBaseModel(ctx.modelsDir, job.baseModel);
-  if (!job.datasetPath) {
-    throw new JobInputError('dataset', job.dataset ? `dataset "${job.dataset}" is not a JSONL file in the data directory (export a dataset version to JSONL first)` : 'dataset is required');
+  let dataPath = job.datasetPath;
+  let evalFromVersion: string | null = null;
+  if (!dataPath) {
+    if (!job.dataset) throw new JobInputError('dataset', 'dataset is required');
+    if (!deps.exportDataset) throw new JobInputError('dataset', `dataset "${job.dataset}" is not a JSONL file in the data directory, and no datasets service is reachable to export it`);
+    // A dataset version: the datasets service freezes it into JSONL (and records that this job trained on it).
+    const exported = await deps.exportDataset(job.dataset, { jobId: job.id, evalFraction: cfg.evalSplit ?? 0, seed: cfg.seed });
+    for (const p of [exported.trainPath, exported.evalPath]) {
+      if (p && !insideDir(resolve(ctx.dataDir), resolve(p))) throw new Error(`the datasets service exported to ${p}, outside the data directory`);
+    }
+    dataPath = exported.trainPath;
+    evalFromVersion = exported.evalPath;
+    ctx.log('dataset version exported', { dataset: job.dataset, train: dataPath, eval: evalFromVersion });
   }
   let parent: ParentAdapter | null = null;
   let replay: { dataPath: string; fraction: number } | undefined;
@@ -91,7 +107,13 @@ export async function runEngineJob(job: TrainerJob, ctx: TrainerContext, deps: E
       throw new JobInputError('base_model', `parent adapter ${parent.name} v${parent.version} was trained on "${parent.baseModel}", not "${job.baseModel}"`);
     }
     // Replay the parent's own training data when it is a JSONL file we still have.
-    const old = parent.datasetRef && !isAbsolute(parent.datasetRef) ? resolve(ctx.dataDir, parent.datasetRef) : null;
+    let old = parent.datasetRef?.toLowerCase().endsWith('.jsonl') && !isAbsolute(parent.datasetRef) ? resolve(ctx.dataDir, parent.datasetRef) : null;
+    if (parent.datasetRef && !old && deps.exportDataset && cfg.replayFraction) {
+      old = await deps.exportDataset(parent.datasetRef, { evalFraction: 0, seed: cfg.seed }).then(
+        (e) => e.trainPath,
+        (err: Error) => (ctx.log('could not export the parent adapter\'s dataset for replay', { err: err.message }), null),
+      );
+    }
     if (cfg.replayFraction && old && insideDir(resolve(ctx.dataDir), old) && (await exists(old))) replay = { dataPath: old, fraction: cfg.replayFraction };
     else if (cfg.replayFraction) ctx.log('parent adapter training data is not available; continuing without replay', { parent: parent.id });
   }
@@ -99,10 +121,12 @@ export async function runEngineJob(job: TrainerJob, ctx: TrainerContext, deps: E
   const ckptDir = join(outDir, 'checkpoints');
   const haveCheckpoint = (await readdir(ckptDir).catch(() => [] as string[])).some((n) => /^checkpoint-\d+$/.test(n));
   const { parentAdapter: _p, replayFraction: _r, ...train } = cfg;
+  if (evalFromVersion) delete train.evalSplit; // the export already split it off
   const options = {
     ...train,
     modelDir,
-    dataPath: job.datasetPath,
+    dataPath,
+    evalDataPath: evalFromVersion ?? undefined,
     outDir,
     initAdapter: parent?.path,
     replay,
