@@ -43,7 +43,7 @@ afterAll(async () => {
 const base = () => suite!.services.training!.url!;
 async function call(method: string, path: string, body?: unknown) {
   const res = await fetch(base() + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as any };
 }
 async function until<T>(fn: () => Promise<T | false | undefined>, ms = 20_000): Promise<T> {
   const end = Date.now() + ms;
