@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run train -- --model DIR --data FILE.jsonl --out DIR [options]`: the same train() a worker job runs.
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseTrainArgs, usage, type ParsedTrainArgs } from './args.js';
@@ -19,7 +20,8 @@ export function toTrainOptions(a: ParsedTrainArgs): TrainOptions {
   const { evalOnly: _e, replayDataPath, replayFraction, ...rest } = a;
   return {
     ...rest,
-    outDir: resolve(a.outDir),
+    // --eval-only may omit --out: its graphs then go to a scratch directory.
+    outDir: resolve(a.outDir ?? join(tmpdir(), `clara-eval-${process.pid}`)),
     replay: replayDataPath ? { dataPath: replayDataPath, fraction: replayFraction ?? 0.2 } : undefined,
   };
 }
