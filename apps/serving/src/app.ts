@@ -39,6 +39,8 @@ export interface ServingBootstrapOptions {
   logger?: Logger;
   /** Default true. */
   listen?: boolean;
+  /** close(): how long running requests may finish before they are aborted (default 10 s). */
+  drainMs?: number;
 }
 
 export interface ServingApp {
@@ -172,7 +174,12 @@ export async function bootstrap(options: ServingBootstrapOptions = {}): Promise<
     async close() {
       if (closed) return;
       closed = true;
+      // drain: /health turns 503 so balancers stop sending, running requests get a few seconds to finish
       state.ready = false;
+      const drainUntil = Date.now() + (options.drainMs ?? 10_000);
+      while ((engine.batcher.batchSize > 0 || engine.batcher.queueDepth > 0) && Date.now() < drainUntil) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
       await adapters.stop();
       await engine.batcher.stop();
       await app.close();

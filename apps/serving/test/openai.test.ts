@@ -222,4 +222,14 @@ describe('OpenAI-compatible serving', () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ ready: true, base_model: 'tiny' });
   });
+
+  it('close() drains: health turns 503 at once, running requests still finish', async () => {
+    const running = client.completions.create({ model: 'tiny', prompt, max_tokens: 100, temperature: 0, ...extra });
+    while (serving.state.engine.batcher.batchSize < 1) await new Promise((r) => setTimeout(r, 2));
+    const closing = serving.close();
+    expect((await fetch(`${serving.url}/health`)).status).toBe(503);
+    const res = await running;
+    expect(res.usage?.completion_tokens).toBe(100);
+    await closing;
+  });
 });
