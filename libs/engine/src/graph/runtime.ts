@@ -33,6 +33,9 @@ export class Session {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
+      // Without the memory pattern only the first run pays for fresh pages (with it, the first two do: ~2 s each
+      // for the bench model); steady-state speed is the same since the arena recycles blocks.
+      enableMemPattern: false,
       extra: { session: { intra_op: { allow_spinning: o.spinning ? '1' : '0' } } },
     });
     return new Session(s);
