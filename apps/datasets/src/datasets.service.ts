@@ -79,6 +79,10 @@ export class DatasetsService {
     const slug =
       outcome.query.queryText
         .toLowerCase()
+        .replace(/ä/g, 'ae')
+        .replace(/ö/g, 'oe')
+        .replace(/ü/g, 'ue')
+        .replace(/ß/g, 'ss')
         .normalize('NFKD')
         .replace(/[^a-z0-9]+/g, '_')
         .replace(/^_|_$/g, '')

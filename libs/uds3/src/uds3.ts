@@ -110,9 +110,9 @@ export class Uds3 {
 
   /**
    * Ingests a batch all-or-nothing. Everything that can fail on the input (validation, chunking, quality,
-   * embedding) runs before the first write; the external stores are written first and the PostgreSQL
-   * metadata (the source of truth search joins against) is committed last; any failure removes the batch
-   * from every store again.
+   * embedding) runs before the first write; the other stores are written first (concurrently) and the
+   * PostgreSQL metadata (the source of truth search joins against) is committed last; any failure removes
+   * the batch from every store again.
    */
   async ingest(inputs: DocumentInput[]): Promise<IngestOutcome> {
     if (inputs.length === 0) throw new Uds3InputError('documents', 'must contain at least one document');
@@ -146,12 +146,22 @@ export class Uds3 {
     const { nodes, edges } = buildGraph(batch);
     const ids = batch.map((b) => b.doc.id);
 
+    // replaced documents lose their old chunks' vectors and graph nodes first
+    const replaced = await this.stores.metadata.existingDocumentIds(ids);
     try {
-      await this.stores.documents.putMany(batch.map((b) => b.doc));
-      await this.stores.vectors.deleteByDocuments(ids);
-      await this.stores.vectors.upsert(chunks.map((chunk, i) => ({ chunk, embedding: embeddings[i] })));
-      await this.stores.graph.deleteDocuments(ids);
-      await this.stores.graph.upsert(nodes, edges);
+      const writes = await Promise.allSettled([
+        this.stores.documents.putMany(batch.map((b) => b.doc)),
+        (async () => {
+          if (replaced.length) await this.stores.vectors.deleteByDocuments(replaced);
+          await this.stores.vectors.upsert(chunks.map((chunk, i) => ({ chunk, embedding: embeddings[i] })));
+        })(),
+        (async () => {
+          if (replaced.length) await this.stores.graph.deleteDocuments(replaced);
+          await this.stores.graph.upsert(nodes, edges);
+        })(),
+      ]);
+      const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+      if (failed) throw failed.reason;
       await this.stores.metadata.transaction((em) => this.stores.metadata.writeDocuments(em, batch));
     } catch (err) {
       await this.removeFromStores(ids);
