@@ -3,7 +3,7 @@
  * PostgreSQL (local server, own database), embedded PGlite (with pgvector), a CouchDB-compatible server
  * (pouchdb-server) and Chroma. Neo4j cannot run here: its Cypher is tested in age-cypher.test.ts.
  */
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { ChromaVectorStore } from '../src/stores/chroma/chroma-vector-store.js';
 import { CouchDocumentStore } from '../src/stores/couch/couch-document-store.js';
@@ -21,6 +21,9 @@ describe('PostgreSQL server adapters', () => {
   afterAll(async () => db?.close());
   describe('PgDocumentStore', () => documentStoreContract(() => new PgDocumentStore(db.dataSource)));
   describe('PgGraphStore', () => graphStoreContract(() => new PgGraphStore(db.dataSource)));
+  it('PgVectorStore refuses a server without pgvector and names the way out', async () => {
+    await expect(new PgVectorStore(db.dataSource).init(64)).rejects.toThrow(/pgvector.*UDS3_VECTOR_STORE=chroma/);
+  });
 });
 
 describe('embedded PGlite adapters', () => {
