@@ -70,5 +70,8 @@ describe('mergeJobConfig', () => {
     expect(m).toEqual({ config: { rank: 4, lr: 5e-4, steps: 9, targets: ['q_proj'] }, adapterName: 'mine' });
     expect(parseJobConfig(m.config, 'lora')).toMatchObject({ rank: 4, lr: 5e-4, steps: 9, targets: ['q_proj'] });
     expect(mergeJobConfig({ steps: 5 }, {}, { epochs: 2 }).config).toEqual({ epochs: 2 });
+    // Hugging Face TrainingArguments / LoraConfig names from existing YAML files
+    const hf = mergeJobConfig({ num_train_epochs: 2, per_device_train_batch_size: 8, lora_r: 16, lr_scheduler_type: 'cosine', use_rslora: true }, {}, {});
+    expect(parseJobConfig(hf.config, 'qlora')).toMatchObject({ epochs: 2, batchSize: 8, rank: 16, scheduler: 'cosine', useRslora: true });
   });
 });

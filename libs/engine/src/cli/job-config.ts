@@ -127,6 +127,13 @@ export const HYPERPARAMETER_ALIASES: Record<string, string> = {
   lora_dropout: 'dropout',
   target_modules: 'targets',
   lr_scheduler: 'scheduler',
+  // Hugging Face TrainingArguments / PEFT LoraConfig spellings, common in existing YAML configs.
+  num_train_epochs: 'epochs',
+  per_device_train_batch_size: 'batch_size',
+  lora_r: 'rank',
+  r: 'rank',
+  lr_scheduler_type: 'scheduler',
+  use_rslora: 'rslora',
 };
 
 /**
