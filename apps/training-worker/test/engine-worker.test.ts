@@ -97,7 +97,7 @@ const newJob = (over: Partial<NewTrainingJob> = {}): NewTrainingJob => ({
   baseModel: 'tiny-llama',
   dataset: 'train.jsonl',
   configPath: null,
-  config: { steps: 40, batch_size: 2, lr: 0.005, seq_len: 32, rank: 4, dropout: 0.1, save_steps: 5, seed: 7, eval_split: 0.25, eval_steps: 10 },
+  config: { steps: 60, batch_size: 2, lr: 0.005, seq_len: 32, rank: 4, dropout: 0.1, save_steps: 5, seed: 7, eval_split: 0.25, eval_steps: 10 },
   hyperparameters: {},
   createdBy: 'test@clara.local',
   maxAttempts: 3,
@@ -141,7 +141,7 @@ describe('engine trainer in the worker', () => {
     expect(trainingProcesses(cut.job_id)).toEqual([]);
     const atKill = (await jobs.findById(cut.job_id))!;
     expect(atKill.status).toBe('running');
-    expect(atKill.current_step).toBeLessThan(40);
+    expect(atKill.current_step).toBeLessThan(60);
 
     // Corrupt the newest checkpoint (a torn write): the checksum catches it and the resume uses the one before.
     const ckptDir = join(dataDir, 'jobs', cut.job_id, 'output', 'checkpoints');
@@ -174,7 +174,7 @@ describe('engine trainer in the worker', () => {
     expect(a && b).toBeTruthy();
     expect(b!.baseModel).toBe('tiny-llama');
     expect(b!.datasetRef).toBe('train.jsonl');
-    expect(b!.metrics).toMatchObject({ steps: 40 });
+    expect(b!.metrics).toMatchObject({ steps: 60 });
     const bytesA = await readFile(join(a!.path, 'adapter_model.safetensors'));
     const bytesB = await readFile(join(b!.path, 'adapter_model.safetensors'));
     expect(bytesB.equals(bytesA)).toBe(true);
