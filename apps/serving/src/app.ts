@@ -105,6 +105,7 @@ export async function bootstrap(options: ServingBootstrapOptions = {}): Promise<
     maxLoraRank: config.CLARA_SERVING_MAX_LORA_RANK,
     maxBatch: config.CLARA_SERVING_MAX_BATCH,
     intraOpThreads: config.CLARA_SERVING_THREADS,
+    runner: config.CLARA_SERVING_RUNNER as 'worker' | 'inline',
     onStep: (s) => {
       metrics?.stepBatch.observe({ kind: s.kind }, s.rows);
       metrics?.stepSeconds.observe({ kind: s.kind }, s.ms / 1000);

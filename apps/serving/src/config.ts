@@ -46,6 +46,7 @@ export const servingConfigSchema = {
   CLARA_SERVING_MAX_LORA_RANK: positiveInt(512)({ default: 16 }),
   CLARA_SERVING_MAX_BATCH: positiveInt(4096)({ default: 64, desc: 'rows in one decode step' }),
   CLARA_SERVING_THREADS: positiveInt(256)({ default: 1, desc: 'onnxruntime intra-op threads' }),
+  CLARA_SERVING_RUNNER: str({ default: 'worker', choices: ['worker', 'inline'], desc: 'onnxruntime in a worker thread (worker) or on the event loop (inline)' }),
   CLARA_SERVING_REPLICA_ID: str({ default: '', desc: 'replica name for routing; empty = host:port' }),
   CLARA_SERVING_REGISTRY: bool({ default: true, desc: 'resolve unknown model names in the adapter registry (PostgreSQL)' }),
   CLARA_SERVING_ADAPTER_ACL: adapterAcl({ default: {}, desc: 'per-adapter access rules (JSON)' }),

@@ -52,6 +52,8 @@ export async function startServing(fx: Fixture, env: Record<string, string> = {}
       CLARA_SERVING_REGISTRY: 'false',
       CLARA_SERVING_MAX_LORAS: '4',
       CLARA_SERVING_MAX_LORA_RANK: '8',
+      // tests run from src/; the worker-thread runner (default) needs the built dist/ and has its own test
+      CLARA_SERVING_RUNNER: 'inline',
       LOG_LEVEL: 'warn',
       ...env,
     },

@@ -49,7 +49,7 @@ beforeAll(async () => {
   });
   adapterDir = result.adapterDir;
   serving = await bootstrap({
-    env: { CLARA_DATA_DIR: root, CLARA_SERVING_BASE_MODEL: 'tiny', CLARA_SECURITY_MODE: 'debug', CLARA_SERVING_REGISTRY: 'false', LOG_LEVEL: 'error' },
+    env: { CLARA_DATA_DIR: root, CLARA_SERVING_BASE_MODEL: 'tiny', CLARA_SECURITY_MODE: 'debug', CLARA_SERVING_REGISTRY: 'false', CLARA_SERVING_RUNNER: 'inline', LOG_LEVEL: 'error' },
     port: 0,
     host: '127.0.0.1',
     logger: createLogger('serving-test', { level: 'error' }),

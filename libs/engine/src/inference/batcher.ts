@@ -4,7 +4,7 @@
  * forward for all running rows whatever their adapters: each row carries its adapter slot into the graph.
  */
 import { logSoftmax, sampleToken, SeededRandom, topLogprobs, type SamplingParams } from './sampling.js';
-import type { ModelRunner, SequenceCache } from './types.js';
+import type { KvCache, ModelRunner } from './types.js';
 
 export interface GenerationRequest {
   promptIds: number[];
@@ -47,7 +47,7 @@ export interface StepStats {
 interface Row {
   req: GenerationRequest;
   sink: GenerationSink;
-  cache: SequenceCache;
+  cache: KvCache;
   random: SeededRandom;
   generated: number;
   last: number;
@@ -200,12 +200,14 @@ export class ContinuousBatcher {
   private finish(row: Row, reason: FinishReason): void {
     if (row.done) return;
     row.done = true;
+    this.runner.releaseCache?.(row.cache);
     row.sink.onFinish(reason, { promptTokens: row.req.promptIds.length, completionTokens: row.generated });
   }
 
   private fail(row: Row, err: Error): void {
     if (row.done) return;
     row.done = true;
+    this.runner.releaseCache?.(row.cache);
     row.sink.onError(err);
   }
 }

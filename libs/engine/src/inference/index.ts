@@ -9,3 +9,4 @@ export * from './adapter-pool.js';
 export * from './batcher.js';
 export * from './lora-weights.js';
 export * from './serving-engine.js';
+export * from './worker-runner.js';

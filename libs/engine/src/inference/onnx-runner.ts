@@ -10,7 +10,7 @@ import type { ModelConfig } from '../io/hf-config.js';
 import { rotaryTables } from '../model/llama.js';
 import { Session, type HostValue } from '../graph/runtime.js';
 import { buildDecoderGraph, loraInputName, moduleDims, type DecoderGraph } from './decoder-graph.js';
-import { LORA_MODULES, SequenceCache, type ForwardOptions, type ForwardRow, type LoraWeights, type ModelRunner, type Tensor } from './types.js';
+import { LORA_MODULES, ownCache, SequenceCache, type LoraModule, type ForwardOptions, type ForwardRow, type LoraWeights, type ModelRunner, type Tensor } from './types.js';
 
 export interface OnnxRunnerOptions {
   /** Adapter slots including slot 0 (no adapter). */
@@ -21,6 +21,20 @@ export interface OnnxRunnerOptions {
 }
 
 const MASKED = -1e9;
+
+/** Throws when an adapter's rank or factor shapes do not fit this model's slots. */
+export function checkLoraFits(config: ModelConfig, weights: LoraWeights, maxRank: number): void {
+  if (weights.rank > maxRank) throw new Error(`rank ${weights.rank} exceeds max rank ${maxRank}`);
+  for (const [key, f] of weights.factors) {
+    const [layer, m] = key.split('.') as [string, LoraModule];
+    if (Number(layer) >= config.numLayers || !(LORA_MODULES as readonly string[]).includes(m)) throw new Error(`adapter has no slot for ${key}`);
+    const d = moduleDims(config, m);
+    const r = f.a.shape[0]!;
+    if (r > maxRank || f.a.shape[1] !== d.in || f.b.shape[0] !== d.out || f.b.shape[1] !== r) {
+      throw new Error(`adapter ${key}: A [${f.a.shape}] / B [${f.b.shape}] do not fit [${r}, ${d.in}] / [${d.out}, ${r}]`);
+    }
+  }
+}
 
 export class OnnxRunner implements ModelRunner {
   readonly numSlots: number;
@@ -72,7 +86,7 @@ export class OnnxRunner implements ModelRunner {
   /** Copies an adapter's factors into slot `slot`: A transposed to [in, r], B transposed and scaled to [r, out]. */
   setSlot(slot: number, weights: LoraWeights | null): void {
     if (slot <= 0 || slot >= this.numSlots) throw new Error(`slot ${slot} out of range 1..${this.numSlots - 1}`);
-    if (weights && weights.rank > this.maxRank) throw new Error(`rank ${weights.rank} exceeds max rank ${this.maxRank}`);
+    if (weights) checkLoraFits(this.config, weights, this.maxRank);
     const R = this.maxRank;
     for (let l = 0; l < this.config.numLayers; l++) {
       for (const m of LORA_MODULES) {
@@ -84,9 +98,6 @@ export class OnnxRunner implements ModelRunner {
         const f = weights?.factors.get(`${l}.${m}`);
         if (!weights || !f) continue;
         const r = f.a.shape[0]!;
-        if (f.a.shape[1] !== d.in || f.b.shape[0] !== d.out || f.b.shape[1] !== r) {
-          throw new Error(`adapter ${l}.${m}: A [${f.a.shape}] / B [${f.b.shape}] do not fit [${r}, ${d.in}] / [${d.out}, ${r}]`);
-        }
         for (let k = 0; k < r; k++) for (let i = 0; i < d.in; i++) A[i * R + k] = f.a.data[k * d.in + i]!;
         for (let o = 0; o < d.out; o++) for (let k = 0; k < r; k++) B[k * d.out + o] = weights.scale * f.b.data[o * r + k]!;
       }
@@ -94,7 +105,8 @@ export class OnnxRunner implements ModelRunner {
     this.occupied[slot] = weights !== null;
   }
 
-  async forward(rows: ForwardRow[], options: ForwardOptions = {}): Promise<Float32Array[]> {
+  async forward(input: ForwardRow[], options: ForwardOptions = {}): Promise<Float32Array[]> {
+    const rows = input.map((r) => ({ ...r, cache: ownCache(r.cache) }));
     const c = this.config;
     const Bn = rows.length;
     const T = Math.max(...rows.map((r) => r.tokens.length));

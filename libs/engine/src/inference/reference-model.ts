@@ -3,7 +3,7 @@
  * (float64 accumulation). It is the independent reference the ONNX inference graphs are checked against; it shares
  * no code with them.
  */
-import { LORA_MODULES, SequenceCache, type DecoderConfig, type ForwardOptions, type ForwardRow, type LoraWeights, type ModelRunner, type Tensor } from './types.js';
+import { LORA_MODULES, ownCache, SequenceCache, type DecoderConfig, type ForwardOptions, type ForwardRow, type LoraWeights, type ModelRunner, type Tensor } from './types.js';
 
 export class ReferenceModel implements ModelRunner {
   readonly maxRank = Number.MAX_SAFE_INTEGER;
@@ -101,7 +101,7 @@ export class ReferenceModel implements ModelRunner {
     const H = c.hiddenSize;
     const hd = c.headDim;
     const group = c.numHeads / c.numKvHeads;
-    const cache = row.cache;
+    const cache = ownCache(row.cache);
     const past = cache.length;
     const T = row.tokens.length;
     // hidden states of the new positions

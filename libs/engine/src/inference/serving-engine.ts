@@ -5,15 +5,16 @@
  * when the request ends — so a hot swap never touches a running request.
  */
 import { loadCheckpoint } from '../io/checkpoint.js';
-import type { ModelConfig } from '../io/hf-config.js';
+import { loadModelConfig, type ModelConfig } from '../io/hf-config.js';
 import { TextTokenizer } from '../io/tokenizer.js';
 import { AdapterPool, type AdapterLoader, type AdapterPoolEvents } from './adapter-pool.js';
 import { ContinuousBatcher, type FinishReason, type StepStats } from './batcher.js';
 import { loadLoraWeights } from './lora-weights.js';
 import { OnnxRunner } from './onnx-runner.js';
+import { WorkerRunner } from './worker-runner.js';
 import type { SamplingParams } from './sampling.js';
 import { TextStream } from './text-stream.js';
-import { eosIds } from './types.js';
+import { eosIds, type ModelRunner } from './types.js';
 
 export interface ServingEngineOptions {
   modelDir: string;
@@ -24,6 +25,8 @@ export interface ServingEngineOptions {
   maxLoraRank: number;
   maxBatch: number;
   intraOpThreads?: number;
+  /** 'worker' (default): onnxruntime in a worker thread, the event loop stays free; 'inline': on the calling thread. */
+  runner?: 'worker' | 'inline';
   /** Default: read a PEFT directory. */
   adapterLoader?: AdapterLoader;
   onStep?(stats: StepStats): void;
@@ -69,7 +72,7 @@ export class ServingEngine {
   private constructor(
     readonly config: ModelConfig,
     readonly tokenizer: TextTokenizer,
-    readonly runner: OnnxRunner,
+    readonly runner: ModelRunner,
     readonly pool: AdapterPool,
     readonly batcher: ContinuousBatcher,
     readonly modelName: string,
@@ -77,9 +80,18 @@ export class ServingEngine {
   ) {}
 
   static async open(o: ServingEngineOptions): Promise<ServingEngine> {
-    const { config, weights } = await loadCheckpoint(o.modelDir);
     const tokenizer = await TextTokenizer.load(o.modelDir);
-    const runner = await OnnxRunner.create(config, weights, { numSlots: o.maxLoras + 1, maxRank: o.maxLoraRank, intraOpThreads: o.intraOpThreads });
+    const slots = { numSlots: o.maxLoras + 1, maxRank: o.maxLoraRank, intraOpThreads: o.intraOpThreads };
+    let config: ModelConfig;
+    let runner: ModelRunner;
+    if ((o.runner ?? 'worker') === 'worker') {
+      config = await loadModelConfig(o.modelDir);
+      runner = await WorkerRunner.create(o.modelDir, config, slots);
+    } else {
+      const checkpoint = await loadCheckpoint(o.modelDir);
+      config = checkpoint.config;
+      runner = await OnnxRunner.create(config, checkpoint.weights, slots);
+    }
     const loader = o.adapterLoader ?? ((src) => loadLoraWeights(src.path, config.numLayers));
     const pool = new AdapterPool(runner, loader, o.poolEvents);
     const batcher = new ContinuousBatcher(runner, { maxBatch: o.maxBatch, onStep: o.onStep });

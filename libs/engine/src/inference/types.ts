@@ -32,8 +32,14 @@ export interface Tensor {
 export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type LoraModule = (typeof LORA_MODULES)[number];
 
+/** A sequence's KV cache as the batcher sees it: opaque, owned by the runner that made it. */
+export interface KvCache {
+  /** Positions already in the cache. */
+  readonly length: number;
+}
+
 /** Growing key/value cache of ONE sequence: per layer [numKvHeads, capacity, headDim], first `length` positions valid. */
-export class SequenceCache {
+export class SequenceCache implements KvCache {
   length = 0;
   capacity: number;
   keys: Float32Array[];
@@ -86,9 +92,9 @@ export class SequenceCache {
 }
 
 /** One row of a forward step: the new tokens of a sequence, its cache (past positions) and its adapter slot (0 = none). */
-export interface ForwardRow {
+export interface ForwardRow<C extends KvCache = KvCache> {
   tokens: number[];
-  cache: SequenceCache;
+  cache: C;
   slot: number;
 }
 
@@ -115,8 +121,16 @@ export interface ModelRunner {
   forward(rows: ForwardRow[], options?: ForwardOptions): Promise<Float32Array[]>;
   /** Writes (or clears with null) the LoRA factors of one slot; takes effect for the next forward. */
   setSlot(slot: number, weights: LoraWeights | null): void;
-  newCache(): SequenceCache;
+  newCache(): KvCache;
+  /** The sequence is done: its cache may be dropped (after any forward already started). */
+  releaseCache?(cache: KvCache): void;
   dispose(): Promise<void>;
+}
+
+/** The runner's own cache type, or a clear error when a cache from another runner is passed. */
+export function ownCache(cache: KvCache): SequenceCache {
+  if (!(cache instanceof SequenceCache)) throw new Error('KV cache belongs to another runner');
+  return cache;
 }
 
 export function eosIds(config: DecoderConfig): number[] {
