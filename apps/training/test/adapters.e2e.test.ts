@@ -14,6 +14,7 @@ import { TEST_NATS_URL, createTestDatabase, type TestDatabase } from '@clara/pla
 import { Subjects } from '@clara/contracts';
 import { ensureDemoModel } from '@clara/engine/io/tiny-checkpoint';
 import { childScriptPath } from '@clara/engine/cli/train-process';
+import { loadAuthConfig, mintTestToken } from '@clara/auth';
 import { bootstrap, type TrainingApp } from '../src/index.js';
 import { WsClient, http, waitUntil } from './support.js';
 
@@ -81,13 +82,13 @@ async function untar(buf: Buffer): Promise<Map<string, Buffer>> {
   const ex = extract();
   ex.on('entry', (h, stream, next) => {
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
     stream.on('end', () => {
       files.set(h.name, Buffer.concat(chunks));
       next();
     });
   });
-  await new Promise((res, rej) => Readable.from(buf).pipe(ex).on('finish', res).on('error', rej));
+  await new Promise<void>((res, rej) => Readable.from(buf).pipe(ex).on('finish', () => res()).on('error', rej));
   return files;
 }
 
@@ -175,6 +176,24 @@ describe('engine jobs through the API', () => {
       expect(r.status, JSON.stringify(r.body)).toBe(400);
       expect(r.body.message).toMatch(msg);
       expect(r.body.errors[0].field).toBe(field);
+    }
+  });
+
+  it('RBAC with real tokens: analysts read, trainers cannot delete, no token is 401', async () => {
+    const testingEnv = { ...env(), CLARA_SECURITY_MODE: 'testing' };
+    const secured = await bootstrap({ env: testingEnv, bus, db: shared, logger, relay: false });
+    try {
+      const auth = loadAuthConfig({ ...process.env, ...testingEnv });
+      const analyst = await mintTestToken(auth, { roles: ['analyst'], email: 'analyst@clara.local' });
+      const trainer = await mintTestToken(auth, { roles: ['trainer'], email: 'trainer@clara.local' });
+      const as = (token: string) => ({ authorization: `Bearer ${token}` });
+      expect((await http(secured.url, 'GET', '/api/adapters')).status).toBe(401);
+      expect((await http(secured.url, 'GET', `/api/adapters/${loraAdapter}`, undefined, as(analyst))).status).toBe(200);
+      expect((await http(secured.url, 'DELETE', `/api/adapters/${loraAdapter}`, undefined, as(analyst))).status).toBe(403);
+      expect((await http(secured.url, 'DELETE', `/api/adapters/${loraAdapter}`, undefined, as(trainer))).status).toBe(403);
+      expect((await http(secured.url, 'GET', `/api/adapters/${loraAdapter}`, undefined, as(trainer))).status).toBe(200);
+    } finally {
+      await secured.close();
     }
   });
 
