@@ -47,7 +47,9 @@ export class Session {
 
   async run(feeds: Record<string, HostValue>, fetch?: string[]): Promise<Record<string, HostValue>> {
     const f: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(ORT_TYPE[v.dtype], v.data as never, v.dims);
+    const wanted = new Set(this.s.inputNames);
+    // Feeds this graph does not take are skipped, so one feed set can serve related graphs (train / eval).
+    for (const [k, v] of Object.entries(feeds)) if (wanted.has(k)) f[k] = new ort.Tensor(ORT_TYPE[v.dtype], v.data as never, v.dims);
     const r = fetch ? await this.s.run(f, fetch) : await this.s.run(f);
     const out: Record<string, HostValue> = {};
     for (const [k, t] of Object.entries(r)) {
