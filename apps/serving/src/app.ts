@@ -97,7 +97,14 @@ export async function bootstrap(options: ServingBootstrapOptions = {}): Promise<
   const modelDir = await resolveModelDir(config);
   const modelName = config.CLARA_SERVING_BASE_MODEL;
 
-  let metrics: ServingMetrics | undefined;
+  // metrics first (the engine reports steps and evictions into them); their gauges read the engine once it exists
+  const ref: { engine?: ServingEngine } = {};
+  const metrics = new ServingMetrics({
+    queueDepth: () => ref.engine?.batcher.queueDepth ?? 0,
+    running: () => ref.engine?.batcher.batchSize ?? 0,
+    loadedAdapters: () => ref.engine?.pool.residentCount() ?? 0,
+    knownAdapters: () => ref.engine?.pool.list().length ?? 0,
+  });
   const engine = await ServingEngine.open({
     modelDir,
     modelName,
@@ -107,17 +114,12 @@ export async function bootstrap(options: ServingBootstrapOptions = {}): Promise<
     intraOpThreads: config.CLARA_SERVING_THREADS,
     runner: config.CLARA_SERVING_RUNNER as 'worker' | 'inline',
     onStep: (s) => {
-      metrics?.stepBatch.observe({ kind: s.kind }, s.rows);
-      metrics?.stepSeconds.observe({ kind: s.kind }, s.ms / 1000);
+      metrics.stepBatch.observe({ kind: s.kind }, s.rows);
+      metrics.stepSeconds.observe({ kind: s.kind }, s.ms / 1000);
     },
-    poolEvents: { onEvict: (name) => metrics?.evictions.inc({ adapter: name }) },
+    poolEvents: { onEvict: (name) => metrics.evictions.inc({ adapter: name }) },
   });
-  metrics = new ServingMetrics({
-    queueDepth: () => engine.batcher.queueDepth,
-    running: () => engine.batcher.batchSize,
-    loadedAdapters: () => engine.pool.residentCount(),
-    knownAdapters: () => engine.pool.list().length,
-  });
+  ref.engine = engine;
 
   const ownBus = !options.bus;
   const bus = options.bus ?? (await createMessageBus({ natsUrl: config.NATS_URL, name: 'clara-serving', logger: log }));
@@ -138,7 +140,7 @@ export async function bootstrap(options: ServingBootstrapOptions = {}): Promise<
     bus,
     registry: db ? registryReader(db) : undefined,
     adapterRoot: config.CLARA_SERVING_ADAPTER_ROOT || undefined,
-    onLoaded: (ms) => metrics!.adapterLoadSeconds.observe(ms / 1000),
+    onLoaded: (ms) => metrics.adapterLoadSeconds.observe(ms / 1000),
   });
   Object.assign(state, {
     config,

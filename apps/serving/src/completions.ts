@@ -119,7 +119,8 @@ export class CompletionRunner {
       let failed: Error | undefined;
       const settle = () => {
         if (--remaining > 0) return;
-        failed ? reject(failed) : resolve();
+        if (failed) reject(failed);
+        else resolve();
       };
       specs.forEach((spec, k) => {
         const state = states[k]!;

@@ -9,6 +9,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { train } from '@clara/engine';
 import { writeTinyCheckpoint } from '@clara/engine/io/tiny-checkpoint';
+import { TextTokenizer } from '@clara/engine/io/tokenizer';
 import { createLogger } from '@clara/platform';
 import { bootstrap, type ServingApp } from '../src/app.js';
 
@@ -72,7 +73,6 @@ describe('a trained adapter served by name', () => {
     };
     let adapterRight = 0;
     let baseRight = 0;
-    const { TextTokenizer } = await import('@clara/engine/io/tokenizer');
     const tok = await TextTokenizer.load(join(root, 'models', 'tiny'));
     for (const { x, y } of pairs) {
       const want = tok.decode([y]);
