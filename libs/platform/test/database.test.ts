@@ -1,5 +1,5 @@
 // acquireDataSource against the real local PostgreSQL (a database made for this file) and the embedded PGlite.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,8 +74,10 @@ describe('acquireDataSource embedded (PGlite)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs the same TypeORM code, keeps data across reopen, serialises transactions and has pgvector + pg_trgm', async () => {
+    writeFileSync(join(dir, 'clara.pid'), '999999'); // stale lock of a process that is gone: taken over
     const a = await acquireDataSource({ dataDir: dir, entities: [Note], migrations: [CreateNote1700000000001] });
     expect(a.embedded).toBe(true);
+    expect(readFileSync(join(dir, 'clara.pid'), 'utf8')).toBe(String(process.pid));
     const ds = a.dataSource;
     // Two concurrent transactions on the one-connection pool: neither sees the other's uncommitted work.
     await Promise.all(
@@ -91,8 +93,19 @@ describe('acquireDataSource embedded (PGlite)', () => {
     expect(ext.map((r: { extname: string }) => r.extname)).toEqual(['pg_trgm', 'vector']);
     expect((await ds.query(`SELECT '[1,2,3]'::vector <=> '[1,2,3]'::vector AS d`))[0].d).toBe(0);
     await a.release();
+    expect(existsSync(join(dir, 'clara.pid'))).toBe(false);
     const again = await acquireDataSource({ dataDir: dir, entities: [Note], migrations: [CreateNote1700000000001] });
     expect((await again.dataSource.getRepository(Note).find()).map((n) => n.body).sort()).toEqual(['tx1', 'tx2']);
     await again.release();
+  });
+
+  it('refuses a data directory that another live process holds', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'clara-pglite-lock-'));
+    try {
+      writeFileSync(join(other, 'clara.pid'), String(process.ppid)); // a live process that is not us
+      await expect(acquireDataSource({ dataDir: other, entities: [Note] })).rejects.toThrow(/in use by process \d+.*DATABASE_URL/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

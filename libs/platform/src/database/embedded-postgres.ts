@@ -9,8 +9,8 @@
  *
  * pgvector (`vector`) and pg_trgm are loaded and created, for the datasets service.
  */
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { vector } from '@electric-sql/pglite-pgvector';
@@ -36,9 +36,44 @@ export function startEmbeddedPostgres(options: { dataDir: string }): Promise<Emb
   return started;
 }
 
+/** PGlite has no lock of its own: two processes on one directory would corrupt it. */
+function lockDataDir(dataDir: string): () => void {
+  const lock = join(dataDir, 'clara.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(lock, 'utf8'));
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new Error(`the embedded database in ${dataDir} is in use by process ${pid}; stop it, or set DATABASE_URL to share a PostgreSQL server`);
+      }
+      rmSync(lock, { force: true }); // stale: its process is gone
+    }
+  }
+  throw new Error(`cannot lock the embedded database in ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function open(dataDir: string): Promise<EmbeddedPostgres> {
   mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir, { extensions: { vector, pg_trgm } });
+  const unlock = lockDataDir(dataDir);
+  let db: PGlite;
+  try {
+    db = await PGlite.create(dataDir, { extensions: { vector, pg_trgm } });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   await db.exec('CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_trgm;');
   // Several sockets may attach (e.g. a psql for debugging) but queries are serialised by pglite-socket;
   // CLARA's own pool uses one connection so transactions never interleave.
@@ -55,6 +90,7 @@ async function open(dataDir: string): Promise<EmbeddedPostgres> {
         running.delete(dataDir);
         await server.stop();
         await db.close();
+        unlock();
       })();
       return closing;
     },
