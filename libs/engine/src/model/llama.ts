@@ -15,8 +15,11 @@ export interface LoraGraphSpec {
   /** alpha / r, or alpha / sqrt(r) for rsLoRA. */
   scale: number;
   targets: string[];
-  /** When true, each LoRA branch gets a `dropout.<module>` input [tokens, in] holding 0 or 1/(1-p). */
-  dropout: boolean;
+  /**
+   * LoRA dropout probability p (0 = off). When on, each LoRA branch gets a `dropout.<module>` uint8 input
+   * [tokens, in] (1 = keep); the 1/(1-p) rescale is folded into the B GEMM's alpha.
+   */
+  dropout: number;
 }
 
 /** How a frozen base weight [out, in] enters the graph. Default: an initializer in the graph's float type. */
@@ -175,7 +178,7 @@ export class DecoderBuilder {
     const lora = this.o.lora;
     const targeted = modules.filter((m) => lora?.targets.includes(m));
     if (!lora || targeted.length === 0) return ys;
-    if (lora.dropout || targeted.length === 1) {
+    if (lora.dropout > 0 || targeted.length === 1) {
       // PEFT draws an independent dropout mask per module, so each A sees its own input
       return modules.map((m, i) => (targeted.includes(m) ? this.loraBranch(x, layer, m, ys[i]!) : ys[i]!));
     }
@@ -206,14 +209,16 @@ export class DecoderBuilder {
     const a = this.loraInput(layer, module, 'A');
     const b = this.loraInput(layer, module, 'B');
     let xd = x;
-    if (lora.dropout) {
+    let alpha = lora.scale;
+    if (lora.dropout > 0) {
       const group = ['gate_proj', 'up_proj', 'down_proj'].includes(module) ? 'mlp' : 'self_attn';
       const mName = `dropout.model.layers.${layer}.${group}.${module}`;
-      const mask = g.input(mName, g.ftype, [g.shape(x)[0]!, inF]);
+      const mask = g.input(mName, 'uint8', [g.shape(x)[0]!, inF]);
       this.dropoutInputs.push({ name: mName, features: inF });
-      xd = F.mul(g, x, mask);
+      xd = F.mul(g, x, F.cast(g, mask, g.ftype));
+      alpha = lora.scale / (1 - lora.dropout);
     }
-    return F.gemm(g, F.gemm(g, xd, a, { transB: true }), b, { transB: true, alpha: lora.scale, c: y });
+    return F.gemm(g, F.gemm(g, xd, a, { transB: true }), b, { transB: true, alpha, c: y });
   }
 
   /** Applies rotary embedding to x [..., seq, headDim] with tables [seq, headDim]: x·cos + rotate_half(x)·sin. */

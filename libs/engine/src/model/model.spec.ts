@@ -57,7 +57,7 @@ describe('Llama-family loss graph', () => {
       const lora = randomLora(config, 2, 11);
       const scale = 8 / 2;
       const seq = 7; // longer than every example: exercises right padding
-      const built = buildEvalGraph({ config, weights, batch: 2, seq, lora: { r: 2, scale, targets: [...LINEAR_MODULES], dropout: false } });
+      const built = buildEvalGraph({ config, weights, batch: 2, seq, lora: { r: 2, scale, targets: [...LINEAR_MODULES], dropout: 0 } });
       const s = await Session.create(toOnnx(built.graph), { intraOpNumThreads: 1 });
       const total = examples.reduce((a, e) => a + e.labels.slice(1).filter((l) => l !== -100).length, 0);
       const { feeds, count } = batchFeeds(config, examples, 2, seq, total);
@@ -72,7 +72,7 @@ describe('Llama-family loss graph', () => {
     it(`${name}: LoRA gradients of the whole model match central differences (float64, with dropout masks)`, async () => {
       const { config, weights } = await load(name, opts);
       const seq = 6;
-      const spec = { config, weights, batch: 2, seq, dtype: 'float64' as const, lora: { r: 2, scale: 1.5, targets: [...LINEAR_MODULES], dropout: true } };
+      const spec = { config, weights, batch: 2, seq, dtype: 'float64' as const, lora: { r: 2, scale: 1.5, targets: [...LINEAR_MODULES], dropout: 0.2 } };
       const total = 8;
       const { feeds } = batchFeeds(config, examples, 2, seq, total, 'float64');
       const all: Record<string, HostValue> = { ...feeds };
@@ -84,8 +84,8 @@ describe('Llama-family loss graph', () => {
         (g) => {
           const b = emitLoss(g, spec, true);
           for (const d of b.dropoutInputs) {
-            const m = randomArray(2 * seq * d.features, seed++, 0, 1).map((u) => (u < 0.2 ? 0 : 1 / 0.8));
-            all[d.name] = f64(m, [2 * seq, d.features]);
+            const m = Uint8Array.from(randomArray(2 * seq * d.features, seed++, 0, 1), (u) => (u < 0.2 ? 0 : 1));
+            all[d.name] = { dtype: 'uint8', dims: [2 * seq, d.features], data: m };
           }
           wrt = b.params.map((p) => p.name);
           return b.loss;
@@ -116,7 +116,7 @@ describe('Llama-family loss graph', () => {
     const { config, weights } = await load('qwen2 subset', variants[3]![1]);
     const targets = ['q_proj', 'v_proj', 'gate_proj', 'down_proj'];
     const seq = 6;
-    const spec = { config, weights, batch: 2, seq, dtype: 'float64' as const, lora: { r: 3, scale: 0.7, targets, dropout: false } };
+    const spec = { config, weights, batch: 2, seq, dtype: 'float64' as const, lora: { r: 3, scale: 0.7, targets, dropout: 0 } };
     const { feeds } = batchFeeds(config, examples, 2, seq, 8, 'float64');
     const all: Record<string, HostValue> = { ...feeds };
     const params = loraParams(config, 3, targets);

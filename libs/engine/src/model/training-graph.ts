@@ -44,7 +44,7 @@ export function emitLoss(g: Graph, spec: GraphSpec, withDropout: boolean): Built
   const { batch: B, seq: T } = spec;
   const N = B * T;
   const nRep = c.numHeads / c.numKvHeads;
-  const lora = spec.lora ? { ...spec.lora, dropout: withDropout && spec.lora.dropout } : undefined;
+  const lora = spec.lora ? { ...spec.lora, dropout: withDropout ? spec.lora.dropout : 0 } : undefined;
   const b = new DecoderBuilder(g, { config: c, weights: spec.weights, lora, baseWeight: spec.baseWeight });
   const inputIds = g.input('input_ids', 'int64', [B, T]);
   const io = {

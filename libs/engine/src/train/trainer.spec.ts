@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAdapter } from '../io/peft.js';
 import { writeTinyCheckpoint } from '../io/tiny-checkpoint.js';
 import { listCheckpoints, loadLatestValidCheckpoint, readCheckpoint } from './checkpoint.js';
-import { evaluate, type StepReport, train, type TrainOptions } from './trainer.js';
+import { dropoutFeeds, evaluate, type StepReport, train, type TrainOptions } from './trainer.js';
 
 let root: string;
 let modelDir: string;
@@ -124,6 +124,18 @@ describe('train()', () => {
     const tail = evals.slice(-3).map((e) => e.evalLoss);
     expect(tail[1]! >= tail[0]! || Number.isNaN(tail[1]!)).toBe(true);
     expect((await listCheckpoints(join(out, 'checkpoints'))).at(-1)).toMatch(new RegExp(`checkpoint-0*${r.steps}$`));
+  });
+
+  it('dropout keep-masks: drop rate p, reproducible from (seed, step, micro-batch, module), independent per module', () => {
+    const built = { dropoutInputs: [{ name: 'a', features: 500 }, { name: 'b', features: 500 }] };
+    const m = dropoutFeeds(built, 200, 0.1, 7, 3, 0);
+    const a = m.a!.data as Uint8Array;
+    const dropped = a.reduce((n, v) => n + (v === 0 ? 1 : 0), 0) / a.length;
+    expect(Math.abs(dropped - 0.1)).toBeLessThan(0.005);
+    expect(Buffer.from(dropoutFeeds(built, 200, 0.1, 7, 3, 0).a!.data as Uint8Array).equals(Buffer.from(a))).toBe(true);
+    expect(Buffer.from(m.b!.data as Uint8Array).equals(Buffer.from(a))).toBe(false);
+    expect(Buffer.from(dropoutFeeds(built, 200, 0.1, 7, 4, 0).a!.data as Uint8Array).equals(Buffer.from(a))).toBe(false);
+    expect(Buffer.from(dropoutFeeds(built, 200, 0.1, 7, 3, 1).a!.data as Uint8Array).equals(Buffer.from(a))).toBe(false);
   });
 
   it('a corrupt newest checkpoint is detected and the previous one is used', async () => {

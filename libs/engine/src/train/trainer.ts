@@ -178,7 +178,7 @@ async function prepare(o: TrainOptions, forEval: boolean): Promise<Prepared> {
     weights,
     batch: o.batchSize,
     seq,
-    lora: { r: setup.r, scale: loraScale(setup), targets: setup.targets, dropout: o.dropout > 0 },
+    lora: { r: setup.r, scale: loraScale(setup), targets: setup.targets, dropout: o.dropout },
   };
   let extraFeeds: Record<string, HostValue> = {};
   let baseWeightBytes: Prepared['baseWeightBytes'];
@@ -249,15 +249,28 @@ export async function evaluate(o: TrainOptions): Promise<{ evalLoss: number; exa
   }
 }
 
-function dropoutFeeds(built: BuiltGraph, rows: number, p: number, seed: number, step: number, micro: number): Record<string, HostValue> {
+/**
+ * Keep-masks (uint8, 1 = keep) for every LoRA branch of one micro-batch. Counter-based: a mask depends only on
+ * (seed, step, micro-batch, module), so a resumed run draws exactly the same ones. xorshift32 gives two 16-bit
+ * draws per word; a value drops with probability round(p·65536)/65536.
+ */
+export function dropoutFeeds(built: Pick<BuiltGraph, 'dropoutInputs'>, rows: number, p: number, seed: number, step: number, micro: number): Record<string, HostValue> {
   const f: Record<string, HostValue> = {};
-  const keep = 1 / (1 - p);
+  const threshold = Math.round(p * 65536);
   built.dropoutInputs.forEach((d, k) => {
-    // counter-based: the mask depends only on (seed, step, micro-batch, module), so a resumed run draws the same
-    const rng = new Rng((Math.imul(seed, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b) ^ Math.imul(micro + 1, 0xc2b2ae35) ^ Math.imul(k + 1, 0x27d4eb2f)) >>> 0);
-    const m = new Float32Array(rows * d.features);
-    for (let i = 0; i < m.length; i++) m[i] = rng.next() < p ? 0 : keep;
-    f[d.name] = { dtype: 'float32', dims: [rows, d.features], data: m };
+    let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(step + 1, 0xc2b2ae35) ^ Math.imul(micro + 1, 0x27d4eb2f) ^ Math.imul(k + 1, 0x165667b1);
+    h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+    h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+    let s = (h ^ (h >>> 16)) | 1;
+    const m = new Uint8Array(rows * d.features);
+    for (let i = 0; i < m.length; i += 2) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      m[i] = (s & 0xffff) >= threshold ? 1 : 0;
+      if (i + 1 < m.length) m[i + 1] = s >>> 16 >= threshold ? 1 : 0;
+    }
+    f[d.name] = { dtype: 'uint8', dims: [rows, d.features], data: m };
   });
   return f;
 }
