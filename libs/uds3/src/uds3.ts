@@ -405,13 +405,13 @@ function instructionPair(input: DocumentInput): InstructionPair | null {
   return null;
 }
 
-/** Graph seeds for a query: its legal citations (and their codes) and its keywords. */
+/**
+ * Graph seeds for a query: its legal citations and its keywords. The law code of a citation is reached one hop
+ * out (cite → law → sibling citations), not seeded: seeding it would put every chunk citing that law at 2 hops.
+ */
 export function queryEntities(text: string): string[] {
   const seeds = new Set<string>();
-  for (const c of extractCitations(text)) {
-    seeds.add(entityNodeId.citation(c.key));
-    seeds.add(entityNodeId.law(c.law));
-  }
+  for (const c of extractCitations(text)) seeds.add(entityNodeId.citation(c.key));
   for (const w of queryKeywords(text)) seeds.add(entityNodeId.keyword(w));
   return [...seeds];
 }
