@@ -126,7 +126,7 @@ export class OpenAIController {
     const list = this.s.engine.pool.list();
     return {
       replica_id: this.s.replicaId,
-      ready: this.s.ready,
+      ready: this.s.ready && !this.s.engine.runner.failure,
       base_model: this.s.engine.modelName,
       resident_adapters: list.filter((a) => a.resident).map((a) => a.name),
       known_adapters: list.map((a) => a.name),

@@ -15,16 +15,19 @@ export class OpsController {
   @ApiOperation({ summary: 'Ready once the base model is loaded; reports bus state and adapters' })
   async health(@Res({ passthrough: true }) res: Response) {
     const bus = this.s.bus ? await this.s.bus.health() : { ok: true, kind: 'none' as const };
-    res.status(this.s.ready ? 200 : 503);
+    const runnerFailure = this.s.engine.runner.failure;
+    const ready = this.s.ready && !runnerFailure;
+    res.status(ready ? 200 : 503);
     return {
-      status: this.s.ready ? 'healthy' : 'starting',
+      status: ready ? 'healthy' : runnerFailure ? 'unavailable' : 'starting',
       service: 'serving',
-      ready: this.s.ready,
+      ready,
+      ...(runnerFailure ? { message: `model runner failed: ${runnerFailure.message}` } : {}),
       replica_id: this.s.replicaId,
       base_model: this.s.engine.modelName,
       uptime_seconds: Math.round((Date.now() - this.s.startedAt) / 1000),
       checks: {
-        model: { ok: this.s.ready, context_length: this.s.engine.contextLength },
+        model: { ok: ready, context_length: this.s.engine.contextLength },
         bus: { ok: bus.ok, kind: bus.kind },
         adapters: { known: this.s.engine.pool.list().length, resident: this.s.engine.pool.residentCount(), slots: this.s.engine.pool.capacity },
         batcher: { queue_depth: this.s.engine.batcher.queueDepth, batch_size: this.s.engine.batcher.batchSize },

@@ -55,4 +55,14 @@ describe('serving with the worker-thread runner', () => {
     expect(results.every((r) => (r as unknown as { usage: { completion_tokens: number } }).usage.completion_tokens === 200)).toBe(true);
     expect(answered).toBeGreaterThan(0);
   });
+
+  it('a dead runner thread makes /health 503 and requests fail in OpenAI shape (no hang)', async () => {
+    await (serving.state.engine.runner as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    const health = await fetch(`${serving.url}/health`);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ ready: false, status: 'unavailable' });
+    const res = await postJson(`${serving.url}/v1/completions`, { model: 'tiny', prompt, max_tokens: 3 });
+    expect(res.status).toBe(500);
+    expect(res.json.error).toMatchObject({ type: 'server_error' });
+  });
 });

@@ -124,6 +124,8 @@ export interface ModelRunner {
   newCache(): KvCache;
   /** The sequence is done: its cache may be dropped (after any forward already started). */
   releaseCache?(cache: KvCache): void;
+  /** Set when the runner can no longer work (e.g. its worker thread died): readiness turns false. */
+  readonly failure?: Error;
   dispose(): Promise<void>;
 }
 

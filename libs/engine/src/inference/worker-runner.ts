@@ -29,7 +29,7 @@ export class WorkerRunner implements ModelRunner {
   private nextCache = 1;
   private nextCall = 1;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private failure: Error | undefined;
+  failure: Error | undefined;
 
   private constructor(
     readonly config: ModelConfig,
