@@ -42,7 +42,10 @@ while (VOCAB.length < 30000) {
   const n = 2 + Math.floor(rnd() * 3);
   let w = '';
   for (let i = 0; i < n; i++) w += SYLLABLES[Math.floor(rnd() * SYLLABLES.length)];
-  if (!seen.has(w)) seen.add(w), VOCAB.push(w);
+  if (!seen.has(w)) {
+    seen.add(w);
+    VOCAB.push(w);
+  }
 }
 const FUNCTION = 'die der das und ist nach dem den im für mit von zu auf bei wird sind nicht eine ein'.split(' ');
 const LAWS = ['BauGB', 'VwVfG', 'BImSchG', 'EEG', 'BauNVO', 'WHG'];
@@ -124,19 +127,25 @@ async function startChroma() {
   for (let i = 0; i < 120; i++) {
     try {
       if ((await fetch(`${url}/api/v2/heartbeat`)).ok) break;
-    } catch {}
+    } catch {
+      // not up yet
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   return {
     url,
     stop: async () => {
       try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {}
+        process.kill(-child.pid, 'SIGTERM'); // the server's own process group
+      } catch {
+        // already gone
+      }
       await new Promise((r) => setTimeout(r, 500));
       try {
         process.kill(-child.pid, 'SIGKILL');
-      } catch {}
+      } catch {
+        // already gone
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -54,12 +54,12 @@ export class DatasetsExceptionFilter implements ExceptionFilter {
 }
 
 /** Body-parser failures (malformed JSON, too large) as 400 naming the body. */
-export function bodyParserErrorHandler(err: any, _req: Request, res: Response, next: NextFunction) {
+export function bodyParserErrorHandler(err: { type?: string; limit?: number; message?: string; status?: number } | undefined, _req: Request, res: Response, next: NextFunction) {
   if (!err) return next();
   if (err.type === 'entity.too.large') {
     return res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message: `body: exceeds the upload limit of ${err.limit} bytes` });
   }
-  if (err.type === 'entity.parse.failed' || err instanceof SyntaxError) {
+  if (err.type === 'entity.parse.failed' || (err as unknown) instanceof SyntaxError) {
     return res.status(400).json({ statusCode: 400, error: 'Bad Request', field: 'body', message: `body: malformed JSON (${err.message})` });
   }
   if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) {

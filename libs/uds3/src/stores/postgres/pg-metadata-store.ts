@@ -13,7 +13,7 @@ export interface DocumentBatchEntry {
   bands: string[];
 }
 
-export interface HydratedChunk extends IndexedChunk {}
+export type HydratedChunk = IndexedChunk;
 
 export interface VersionRow {
   id: string;
