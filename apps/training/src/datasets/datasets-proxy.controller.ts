@@ -25,7 +25,7 @@ export class DatasetsProxyController {
   @Post('search')
   @Authenticated({ permission: Permission.DatasetSearch })
   @ApiOperation({ summary: 'Hybrid dataset search (forwarded to the datasets service)' })
-  search(@Body() body: Record<string, unknown>, @Req() req: Request) {
+  async search(@Body() body: Record<string, unknown>, @Req() req: Request) {
     if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new HttpException({ statusCode: 400, error: 'Bad Request', message: 'request body must be a JSON object' }, 400);
     }
@@ -73,7 +73,8 @@ export class DatasetsProxyController {
         const status = err.status && err.status >= 400 && err.status < 600 ? err.status : 502;
         throw new HttpException({ statusCode: status, error: status < 500 ? 'Bad Request' : 'Bad Gateway', message: err.message }, status);
       }
-      throw err;
+      // The bus itself is unavailable (e.g. NATS reconnecting): the dependency is down, not this service.
+      throw new HttpException({ statusCode: 503, error: 'Service Unavailable', message: `datasets service unreachable: ${(err as Error).message}` }, 503);
     }
   }
 }
