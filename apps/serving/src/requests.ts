@@ -83,7 +83,6 @@ function common(b: Body, maxTokensKeys: string[]): CommonParams {
   const stream = optBool(b, 'stream', false);
   const includeUsage = isObject(streamOptions) ? optBool(streamOptions, 'include_usage', false) : false;
   if (isObject(streamOptions) && !stream) throw badRequest('stream_options', "'stream_options' is only allowed when 'stream' is true");
-  for (const penalty of ['presence_penalty', 'frequency_penalty']) unsupported(b, penalty, (v) => v === 0);
   unsupported(b, 'logit_bias', (v) => isObject(v) && Object.keys(v).length === 0);
   const topK = optNumber(b, 'top_k', -1, -1, Number.MAX_SAFE_INTEGER, true);
   return {
@@ -97,6 +96,8 @@ function common(b: Body, maxTokensKeys: string[]): CommonParams {
       topP: optNumber(b, 'top_p', 1, Number.MIN_VALUE, 1),
       topK: topK === 0 ? -1 : topK,
       seed: seed === undefined ? undefined : Number(BigInt.asUintN(32, BigInt(seed))),
+      presencePenalty: optNumber(b, 'presence_penalty', 0, -2, 2),
+      frequencyPenalty: optNumber(b, 'frequency_penalty', 0, -2, 2),
     },
     stop,
     ignoreEos: optBool(b, 'ignore_eos', false),

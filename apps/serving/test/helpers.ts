@@ -7,7 +7,7 @@ import type { ModelConfig } from '@clara/engine/io/hf-config';
 import { loraTensorName, saveAdapter } from '@clara/engine/io/peft';
 import { writeTinyCheckpoint } from '@clara/engine/io/tiny-checkpoint';
 import type { HostTensor } from '@clara/engine/io/tensor';
-import { argmax, loadLoraWeights, logSoftmax, ReferenceModel } from '@clara/engine/inference/index';
+import { applyPenalties, argmax, loadLoraWeights, logSoftmax, ReferenceModel } from '@clara/engine/inference/index';
 import { randomLora } from '@clara/engine/inference/testing';
 import { createLogger } from '@clara/platform';
 import { bootstrap, type ServingApp } from '../src/app.js';
@@ -74,13 +74,15 @@ export class GreedyReference {
     return new GreedyReference(model);
   }
 
-  async generate(promptIds: number[], maxTokens: number, slot = 0): Promise<{ ids: number[]; logprobs: number[] }> {
+  async generate(promptIds: number[], maxTokens: number, slot = 0, penalties = { presence: 0, frequency: 0 }): Promise<{ ids: number[]; logprobs: number[] }> {
     const cache = this.model.newCache();
     const ids: number[] = [];
     const logprobs: number[] = [];
+    const counts = new Map<number, number>();
     let logits = (await this.model.forward([{ tokens: promptIds, cache, slot }]))[0]!;
     for (let i = 0; i < maxTokens; i++) {
-      const id = argmax(logits);
+      const id = argmax(applyPenalties(logits, counts, penalties.presence, penalties.frequency));
+      counts.set(id, (counts.get(id) ?? 0) + 1);
       ids.push(id);
       logprobs.push(logSoftmax(logits)[id]!);
       logits = (await this.model.forward([{ tokens: [id], cache, slot }]))[0]!;

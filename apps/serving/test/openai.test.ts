@@ -87,6 +87,15 @@ describe('OpenAI-compatible serving', () => {
     expect(new Set(s1.choices.map((c) => c.text)).size).toBeGreaterThan(1);
   });
 
+  it('presence and frequency penalties change greedy decoding exactly as the reference does', async () => {
+    const base = await GreedyReference.create(fx.modelDir);
+    const plain = await base.generate(prompt, 24);
+    const penalized = await base.generate(prompt, 24, 0, { presence: 1.5, frequency: 1 });
+    expect(penalized.ids).not.toEqual(plain.ids); // the random model repeats itself; the penalties must matter
+    const res = await client.completions.create({ model: 'tiny', prompt, max_tokens: 24, temperature: 0, presence_penalty: 1.5, frequency_penalty: 1, ...extra });
+    expect(res.choices[0]!.text).toBe(tokenizer.decode(penalized.ids, true));
+  });
+
   it('stop sequences cut the text before the stop', async () => {
     const full = (await client.completions.create({ model: 'tiny', prompt, max_tokens: 16, temperature: 0, ...extra })).choices[0]!.text;
     const stop = full.slice(5, 7);

@@ -3,7 +3,7 @@
  * prefilled together in one forward), and leave it as soon as they finish or are cancelled. Every step runs ONE
  * forward for all running rows whatever their adapters: each row carries its adapter slot into the graph.
  */
-import { logSoftmax, sampleToken, SeededRandom, topLogprobs, type SamplingParams } from './sampling.js';
+import { applyPenalties, logSoftmax, sampleToken, SeededRandom, topLogprobs, type SamplingParams } from './sampling.js';
 import type { KvCache, ModelRunner } from './types.js';
 
 export interface GenerationRequest {
@@ -50,6 +50,8 @@ interface Row {
   cache: KvCache;
   random: SeededRandom;
   generated: number;
+  /** How often each token was generated (for presence/frequency penalties). */
+  counts: Map<number, number>;
   last: number;
   cancelled: boolean;
   done: boolean;
@@ -89,6 +91,7 @@ export class ContinuousBatcher {
       cache: this.runner.newCache(),
       random: new SeededRandom(req.sampling.seed ?? Math.floor(Math.random() * 2 ** 32)),
       generated: 0,
+      counts: new Map(),
       last: -1,
       cancelled: false,
       done: false,
@@ -172,8 +175,11 @@ export class ContinuousBatcher {
 
   private emit(row: Row, logits: Float32Array): void {
     const { req } = row;
-    const id = sampleToken(logits, req.sampling, row.random);
+    const { presencePenalty = 0, frequencyPenalty = 0 } = req.sampling;
+    const penalized = presencePenalty || frequencyPenalty ? applyPenalties(logits, row.counts, presencePenalty, frequencyPenalty) : logits;
+    const id = sampleToken(penalized, req.sampling, row.random);
     row.last = id;
+    row.counts.set(id, (row.counts.get(id) ?? 0) + 1);
     if (req.stopTokenIds.includes(id)) {
       this.finish(row, 'stop');
       return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRandom, logSoftmax, sampleToken, topLogprobs } from './sampling.js';
+import { applyPenalties, SeededRandom, logSoftmax, sampleToken, topLogprobs } from './sampling.js';
 
 const logits = Float32Array.from([1.0, 3.0, 2.5, -1.0, 3.0]);
 
@@ -50,5 +50,14 @@ describe('sampling', () => {
     const scaled = Float32Array.from(logits, (v) => v / params.temperature);
     const p = logSoftmax(scaled).map(Math.exp);
     for (let i = 0; i < logits.length; i++) expect(Math.abs(counts[i] / n - p[i])).toBeLessThan(0.015);
+  });
+
+  it('presence and frequency penalties lower already generated tokens as OpenAI defines', () => {
+    const out = applyPenalties(logits, new Map([[1, 3], [2, 1]]), 0.5, 0.25);
+    expect(out[1]).toBeCloseTo(3 - 0.5 - 0.75, 6);
+    expect(out[2]).toBeCloseTo(2.5 - 0.5 - 0.25, 6);
+    expect(out[4]).toBe(logits[4]);
+    expect(logits[1]).toBe(3); // the raw logits are untouched (logprobs report them)
+    expect(sampleToken(out, { temperature: 0, topP: 1, topK: 0 }, new SeededRandom(1))).toBe(4);
   });
 });

@@ -9,6 +9,16 @@ export interface SamplingParams {
   /** 0 or negative = disabled. */
   topK: number;
   seed?: number;
+  /** OpenAI: subtract presencePenalty once from every token already generated, frequencyPenalty per occurrence. */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+}
+
+/** Logits with OpenAI's presence/frequency penalties applied for the tokens generated so far (a copy). */
+export function applyPenalties(logits: Float32Array, counts: Map<number, number>, presence: number, frequency: number): Float32Array {
+  const out = Float32Array.from(logits);
+  for (const [id, n] of counts) out[id] = out[id]! - frequency * n - (n > 0 ? presence : 0);
+  return out;
 }
 
 /** mulberry32: small, fast, deterministic per seed. */
