@@ -13,6 +13,7 @@ export const workerConfigSchema = {
   CLARA_EXECUTION_PROVIDER: str({ default: 'cpu', choices: ['cpu', 'cuda'], desc: 'onnxruntime execution provider for training (cuda is checked at start)' }),
   CLARA_TRAIN_THREADS: num({ default: 2, desc: 'onnxruntime intra-op threads per training process' }),
   CLARA_TRAIN_MAX_HEAP_MB: num({ default: 0, desc: 'V8 heap cap of each training process in MB; 0 = Node default' }),
+  CLARA_TRAIN_MAX_FILE_MB: num({ default: 0, desc: 'largest file a training process may write (ulimit -f), in MB; 0 = no limit' }),
 };
 
 export type WorkerConfig = ReturnType<typeof readWorkerConfig>;

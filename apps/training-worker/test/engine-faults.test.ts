@@ -1,5 +1,5 @@
 // Faults around engine jobs on one in-process worker (real PostgreSQL): a training process that runs out of memory
-// fails its job with the reason while the worker lives on and completes the next job; a missing base model or
+// (or out of disk) fails its job with the reason while the worker lives on and completes the next job; a missing base model or
 // dataset fails fast with a clear error; cancel stops a running engine job at the next step.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,8 @@ let worker: WorkerApp;
 beforeAll(async () => {
   if (!existsSync(childScriptPath())) throw new Error(`${childScriptPath()} is missing: run \`npm run build\` first (npm test does)`);
   await writeTinyCheckpoint(join(dataDir, 'models', 'tiny'), { vocabSize: 320, hiddenSize: 32, intermediateSize: 64, numLayers: 1, numHeads: 2, numKvHeads: 1 });
+  // Its training graph file (~17 MB of fp32 weights) is over the 4 MB file limit the training processes get here.
+  await writeTinyCheckpoint(join(dataDir, 'models', 'big'), { vocabSize: 2048, hiddenSize: 256, intermediateSize: 512, numLayers: 2, numHeads: 4, numKvHeads: 2 });
   writeFileSync(join(dataDir, 'small.jsonl'), Array.from({ length: 8 }, (_, i) => JSON.stringify({ text: `short record ${i}` })).join('\n') + '\n');
   // ~40k records: tokenized as JS arrays this needs far more than the 16 MB heap the training processes get here.
   writeFileSync(join(dataDir, 'huge.jsonl'), Array.from({ length: 40_000 }, (_, i) => JSON.stringify({ text: `record ${i} ` + 'lorem ipsum dolor sit amet '.repeat(8) })).join('\n') + '\n');
@@ -38,6 +40,7 @@ beforeAll(async () => {
       CLARA_PROGRESS_INTERVAL_MS: '0',
       CLARA_TRAIN_THREADS: '1',
       CLARA_TRAIN_MAX_HEAP_MB: '16',
+      CLARA_TRAIN_MAX_FILE_MB: '4',
       CLARA_LEASE_MS: '3000',
       LOG_LEVEL: 'error',
     },
@@ -88,9 +91,18 @@ describe('engine job faults', () => {
     expect(done.adapter_id).toBeTruthy();
   });
 
+  it('a full disk (file size limit) fails the job as disk full; the worker goes on', async () => {
+    const big = (await worker.jobs.create(job({ baseModel: 'big' }))).job!;
+    const failed = await finished(big.job_id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatch(/training disk full: .*(EFBIG|file too large)/);
+    const ok = (await worker.jobs.create(job({}))).job!;
+    expect((await finished(ok.job_id)).status).toBe('completed');
+  });
+
   it('a missing base model or dataset fails fast naming it', async () => {
     const a = (await worker.jobs.create(job({ baseModel: 'gone' }))).job!;
-    expect((await finished(a.job_id)).error).toMatch(/base model "gone" not found in the models directory \(available: tiny\)/);
+    expect((await finished(a.job_id)).error).toMatch(/base model "gone" not found in the models directory \(available: big, tiny\)/);
     const b = (await worker.jobs.create(job({ dataset: 'dsv_0123' }))).job!;
     expect((await finished(b.job_id)).error).toMatch(/dataset version "dsv_0123" could not be exported/);
   });

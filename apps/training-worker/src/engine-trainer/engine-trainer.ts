@@ -34,6 +34,8 @@ export interface EngineTrainerDeps {
   threads: number;
   /** V8 heap cap of each training process (MB); 0 = Node's default */
   maxOldSpaceMb?: number;
+  /** largest file a training process may write (MB); 0 = no limit */
+  maxFileSizeMb?: number;
 }
 
 /** A job problem the user must fix (missing model/dataset/adapter, bad config). */
@@ -145,7 +147,7 @@ export async function runEngineJob(job: TrainerJob, ctx: TrainerContext, deps: E
       onEval: (r) => ctx.report({ kind: 'eval', step: r.step, evalLoss: r.evalLoss }),
       onCheckpoint: (r) => ctx.report({ kind: 'checkpoint', step: r.step, dir: r.dir }),
     },
-    { workDir: ctx.jobDir, maxOldSpaceMb: deps.maxOldSpaceMb || undefined },
+    { workDir: ctx.jobDir, maxOldSpaceMb: deps.maxOldSpaceMb || undefined, maxFileSizeMb: deps.maxFileSizeMb || undefined },
   );
   // Cancel is polled (the child checks the stop file at each step); an abort (lease lost, shutdown) kills at once.
   const poll = setInterval(() => ctx.shouldStop() && handle.requestStop(), 100);

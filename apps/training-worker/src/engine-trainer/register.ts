@@ -46,7 +46,7 @@ export function datasetExporter(bus: MessageBus): DatasetExporter {
 export async function registerEngineTrainers(
   bus: MessageBus,
   dataSource: DataSource,
-  config: { CLARA_EXECUTION_PROVIDER: string; CLARA_TRAIN_THREADS: number; CLARA_TRAIN_MAX_HEAP_MB: number },
+  config: { CLARA_EXECUTION_PROVIDER: string; CLARA_TRAIN_THREADS: number; CLARA_TRAIN_MAX_HEAP_MB: number; CLARA_TRAIN_MAX_FILE_MB?: number },
 ): Promise<() => void> {
   const provider = config.CLARA_EXECUTION_PROVIDER as ExecutionProvider;
   await assertExecutionProvider(provider);
@@ -56,5 +56,6 @@ export async function registerEngineTrainers(
     executionProvider: provider,
     threads: config.CLARA_TRAIN_THREADS,
     maxOldSpaceMb: config.CLARA_TRAIN_MAX_HEAP_MB,
+    maxFileSizeMb: config.CLARA_TRAIN_MAX_FILE_MB,
   });
 }

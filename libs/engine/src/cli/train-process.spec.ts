@@ -74,6 +74,14 @@ describe('training in a child process', () => {
     expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
   });
 
+  it('a run that cannot write its files (file size limit) fails as disk_full', async () => {
+    const out = join(dir, 'full');
+    await expect(startTrainProcess(options(out), {}, { workDir: join(dir, 'work-full-disk'), maxFileSizeMb: 0.01 }).result).rejects.toMatchObject({
+      reason: 'disk_full',
+      message: expect.stringMatching(/EFBIG|file too large/),
+    });
+  });
+
   it('a failing run rejects with the reason; a missing data file is named', async () => {
     const out = join(dir, 'fail');
     await expect(startTrainProcess(options(out, { dataPath: join(dir, 'missing.jsonl') }), {}, { workDir: join(dir, 'work-fail') }).result).rejects.toMatchObject({

@@ -36,6 +36,8 @@ export interface TrainProcessOptions {
   mode?: 'train' | 'evaluate';
   /** V8 heap cap of the child; beyond it the child dies and the job fails, the caller survives */
   maxOldSpaceMb?: number;
+  /** RLIMIT_FSIZE of the child (ulimit -f): a run writing a bigger file fails as disk_full instead of filling the disk */
+  maxFileSizeMb?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -75,7 +77,11 @@ export function startTrainProcess(options: Record<string, unknown>, hooks: Train
   rmSync(stopFile, { force: true });
   writeFileSync(optionsFile, JSON.stringify({ mode: o.mode ?? 'train', options }));
   const execArgv = o.maxOldSpaceMb ? [`--max-old-space-size=${o.maxOldSpaceMb}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...execArgv, childScriptPath(), optionsFile, stopFile], {
+  const args = [...execArgv, childScriptPath(), optionsFile, stopFile];
+  const [cmd, argv] = o.maxFileSizeMb
+    ? ['/bin/sh', ['-c', `ulimit -f ${Math.max(1, Math.floor(o.maxFileSizeMb * 2048))} && exec "$0" "$@"`, process.execPath, ...args]]
+    : [process.execPath, args];
+  const child: ChildProcess = spawn(cmd, argv, {
     stdio: ['ignore', 'inherit', 'pipe', 'pipe'],
     env: o.env ?? process.env,
   });
@@ -111,7 +117,7 @@ export function startTrainProcess(options: Record<string, unknown>, hooks: Train
       if (done && code === 0) return resolve(done);
       if (failure) {
         const oom = /out of memory|ENOMEM|bad_alloc|Failed to allocate/i.test(failure.message);
-        const disk = failure.code === 'ENOSPC' || /ENOSPC|no space left/i.test(failure.message);
+        const disk = ['ENOSPC', 'EDQUOT', 'EFBIG'].includes(failure.code ?? '') || /ENOSPC|EDQUOT|EFBIG|no space left|file too large/i.test(failure.message);
         return reject(new TrainProcessError(failure.message, oom ? 'out_of_memory' : disk ? 'disk_full' : 'error'));
       }
       if (/heap out of memory|Allocation failed|bad_alloc/i.test(stderrTail)) {
