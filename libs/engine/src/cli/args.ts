@@ -1,40 +1,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { coerceOption, finishOptions, OptionError, TRAIN_OPTIONS } from './options.js';
+import type { TrainOptions } from '../train/trainer.js';
 
 /** The fields of TrainOptions (docs/ARCHITECTURE.md) the CLI fills, plus CLI-only ones. */
-export interface ParsedTrainArgs {
-  modelDir: string;
-  dataPath: string;
-  outDir: string;
+export interface ParsedTrainArgs extends Omit<TrainOptions, 'replay' | 'keepCheckpoints'> {
   evalOnly: boolean;
-  method: 'lora' | 'qlora';
-  initAdapter?: string;
-  optimizer: 'adamw' | 'sgd';
-  lr: number;
-  weightDecay: number;
-  steps?: number;
-  epochs?: number;
-  batchSize: number;
-  gradAccum: number;
-  seqLen: number;
-  rank: number;
-  alpha: number;
-  dropout: number;
-  targets: string[];
-  maxGradNorm: number;
-  seed: number;
-  scheduler: 'constant' | 'linear' | 'cosine';
-  warmupSteps: number;
-  evalSteps?: number;
-  saveSteps?: number;
-  earlyStoppingPatience?: number;
-  packing: boolean;
   useRslora: boolean;
-  threads?: number;
-  evalSplit?: number;
-  evalDataPath?: string;
-  resumeFrom?: string;
   replayDataPath?: string;
   replayFraction?: number;
 }

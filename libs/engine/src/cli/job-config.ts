@@ -2,33 +2,12 @@ import { readFile, realpath } from 'node:fs/promises';
 import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { coerceOption, finishOptions, OptionError, snake, TRAIN_OPTIONS } from './options.js';
+import type { TrainSettings } from '../train/trainer.js';
 
 export type TrainerType = 'lora' | 'qlora' | 'continuous';
 
 /** A job's training settings after validation: TrainOptions fields minus the paths the worker fills in. */
-export interface JobTrainConfig {
-  method: 'lora' | 'qlora';
-  optimizer: 'adamw' | 'sgd';
-  lr: number;
-  weightDecay: number;
-  steps?: number;
-  epochs?: number;
-  batchSize: number;
-  gradAccum: number;
-  seqLen: number;
-  rank: number;
-  alpha: number;
-  dropout: number;
-  targets: string[];
-  maxGradNorm: number;
-  seed: number;
-  scheduler: 'constant' | 'linear' | 'cosine';
-  warmupSteps: number;
-  evalSteps?: number;
-  saveSteps?: number;
-  earlyStoppingPatience?: number;
-  packing: boolean;
-  evalSplit?: number;
+export interface JobTrainConfig extends TrainSettings {
   /** continuous training: registry id (optionally `id@version`) of the adapter to continue from */
   parentAdapter?: string;
   replayFraction?: number;

@@ -3,32 +3,15 @@ import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { StepReport, TrainHooks, TrainResult } from '../train/trainer.js';
 
-export interface StepReportLike {
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  totalEpochs: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  tokensPerSec: number;
-  etaSec: number;
-}
+/** The trainer's own report type, sent by the child as JSON (type-only import: the parent loads no ORT). */
+export type StepReportLike = StepReport;
 
-export interface TrainResultLike {
-  adapterDir: string;
-  finalLoss: number;
-  evalLoss?: number;
-  steps: number;
-  [k: string]: unknown;
-}
+/** train()'s result as the child sent it (evaluate() mode sends its own fields). */
+export type TrainResultLike = TrainResult & { [k: string]: unknown };
 
-export interface TrainProcessHooks {
-  onStep?(r: StepReportLike): void;
-  onEval?(r: { step: number; evalLoss: number }): void;
-  onCheckpoint?(r: { step: number; dir: string }): void;
-}
+export type TrainProcessHooks = Pick<TrainHooks, 'onStep' | 'onEval' | 'onCheckpoint'>;
 
 export interface TrainProcessOptions {
   /** where the options file and the stop file live (the job's work directory) */

@@ -20,13 +20,12 @@ import { lrFactor, type Scheduler } from '../optim/schedule.js';
 import { quantizeForGraph } from '../quant/nf4.js';
 import { type CheckpointMeta, type CheckpointTensor, loadLatestValidCheckpoint, saveCheckpoint } from './checkpoint.js';
 
-export interface TrainOptions {
-  modelDir: string;
-  dataPath: string;
-  evalDataPath?: string;
-  outDir: string;
+/**
+ * The training settings a job config and the CLI both give (validated by cli/options.ts TRAIN_OPTIONS);
+ * TrainOptions adds the paths and run-time knobs the caller (CLI or worker) chooses.
+ */
+export interface TrainSettings {
   method: 'lora' | 'qlora';
-  initAdapter?: string;
   optimizer: 'adamw' | 'sgd';
   lr: number;
   weightDecay: number;
@@ -48,10 +47,18 @@ export interface TrainOptions {
   earlyStoppingPatience?: number;
   packing: boolean;
   evalSplit?: number;
+  useRslora?: boolean;
+}
+
+export interface TrainOptions extends TrainSettings {
+  modelDir: string;
+  dataPath: string;
+  evalDataPath?: string;
+  outDir: string;
+  initAdapter?: string;
   /** a checkpoint dir (or the dir holding checkpoint-* dirs); a corrupt one falls back to the previous */
   resumeFrom?: string;
   replay?: { dataPath: string; fraction: number };
-  useRslora?: boolean;
   /** onnxruntime intra-op threads (default 2) */
   threads?: number;
   /** checkpoints kept under <outDir>/checkpoints (default 2) */
