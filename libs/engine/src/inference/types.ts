@@ -4,29 +4,14 @@
  * runner and the plain-JS reference are interchangeable (and compared in tests).
  */
 
-/** The subset of the engine's ModelConfig (io/hf-config.ts) that inference needs; ModelConfig is assignable to it. */
-export interface DecoderConfig {
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  rmsNormEps: number;
-  ropeTheta: number;
-  tieWordEmbeddings: boolean;
-  attentionBias: boolean;
-  maxPositionEmbeddings: number;
-  bosTokenId?: number;
-  eosTokenId?: number | number[];
-}
+import type { ModelConfig } from '../io/hf-config.js';
+import type { HostTensor } from '../io/tensor.js';
 
-/** A float32 tensor held in JS memory (same shape as the engine's io HostTensor). */
-export interface Tensor {
-  shape: number[];
-  data: Float32Array;
-}
+/** The part of the engine's ModelConfig (io/hf-config.ts) that inference needs; ModelConfig is assignable to it. */
+export type DecoderConfig = Omit<ModelConfig, 'architecture'>;
+
+/** A float32 tensor held in JS memory: the engine's io HostTensor. */
+export type Tensor = HostTensor;
 
 /** The linear layers a LoRA adapter may target (PEFT module names). */
 export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
