@@ -8,15 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { OutboxRelay, TrainingJobRepository, trainingEntities, trainingMigrations } from '@clara/data-access';
-import {
-  acquireDataSource,
-  createLogger,
-  createMessageBus,
-  dataDirs,
-  type Logger,
-  type MessageBus,
-  type SharedDataSource,
-} from '@clara/platform';
+import { createLogger, dataDirs, openAppInfrastructure, type Logger, type MessageBus, type SharedDataSource } from '@clara/platform';
 import { readWorkerConfig, type WorkerConfig } from './config.js';
 import { TrainingWorker } from './worker.js';
 import { registerEngineTrainers } from './engine-trainer/register.js';
@@ -45,23 +37,21 @@ export async function bootstrap(options: WorkerBootstrapOptions = {}): Promise<W
   const logger = options.logger ?? createLogger('training-worker', { level: config.LOG_LEVEL });
   const dirs = dataDirs(config);
   mkdirSync(dirs.dataDir, { recursive: true });
-  const ownBus = !options.bus;
-  const bus = options.bus ?? (await createMessageBus({ natsUrl: config.NATS_URL, name: `clara-worker-${config.CLARA_WORKER_ID}`, logger }));
-  let db: SharedDataSource | undefined;
-  try {
-    db = options.db ?? (await acquireDataSource({ url: config.DATABASE_URL, dataDir: dirs.pgDir, logger }));
-    await db.extend({ entities: trainingEntities, migrations: trainingMigrations, logger });
-  } catch (err) {
-    if (ownBus) await bus.close();
-    if (!options.db) await db?.release();
-    throw err;
-  }
+  const { bus, db, release } = await openAppInfrastructure({
+    bus: options.bus,
+    db: options.db,
+    natsUrl: config.NATS_URL,
+    busName: `clara-worker-${config.CLARA_WORKER_ID}`,
+    databaseUrl: config.DATABASE_URL,
+    pgDir: dirs.pgDir,
+    schema: { entities: trainingEntities, migrations: trainingMigrations },
+    logger,
+  });
   try {
     // The engine's lora/qlora/continuous trainers (types a caller registered first are kept); checks CUDA if asked.
     if (options.engineTrainers ?? true) await registerEngineTrainers(bus, db.dataSource, config);
   } catch (err) {
-    if (ownBus) await bus.close();
-    if (!options.db) await db.release();
+    await release();
     throw err;
   }
   const relay = new OutboxRelay(db.dataSource, bus, { logger: logger.child('outbox') });
@@ -91,8 +81,7 @@ export async function bootstrap(options: WorkerBootstrapOptions = {}): Promise<W
       (closing ??= (async () => {
         await worker.stop();
         await relay.stop();
-        if (!options.db) await db.release();
-        if (ownBus) await bus.close();
+        await release();
       })()),
   };
 }

@@ -30,10 +30,9 @@ import { AdapterRepository, OutboxRelay, TrainingJobRepository, trainingEntities
 import { engineJobValidator } from './adapters/job-validation.js';
 import {
   NestLoggerAdapter,
-  acquireDataSource,
   createLogger,
-  createMessageBus,
   dataDirs,
+  openAppInfrastructure,
   type Logger,
   type MessageBus,
   type SharedDataSource,
@@ -75,18 +74,16 @@ export async function bootstrap(options: TrainingBootstrapOptions = {}): Promise
   const dirs = dataDirs(config);
   mkdirSync(dirs.dataDir, { recursive: true });
 
-  const ownBus = !options.bus;
-  const bus = options.bus ?? (await createMessageBus({ natsUrl: config.NATS_URL, name: 'clara-training', logger }));
-  let db: SharedDataSource | undefined;
-  try {
-    db = options.db ?? (await acquireDataSource({ url: config.DATABASE_URL, dataDir: dirs.pgDir, logger }));
-    // Shared or not, make sure this app's tables exist (merges entities + runs pending migrations).
-    await db.extend({ entities: trainingEntities, migrations: trainingMigrations, logger });
-  } catch (err) {
-    if (ownBus) await bus.close();
-    if (!options.db) await db?.release();
-    throw err;
-  }
+  const { bus, db, release } = await openAppInfrastructure({
+    bus: options.bus,
+    db: options.db,
+    natsUrl: config.NATS_URL,
+    busName: 'clara-training',
+    databaseUrl: config.DATABASE_URL,
+    pgDir: dirs.pgDir,
+    schema: { entities: trainingEntities, migrations: trainingMigrations },
+    logger,
+  });
 
   const relay = new OutboxRelay(db.dataSource, bus, { logger: logger.child('outbox') });
   const jobs = new TrainingJobRepository(db.dataSource, { onEventsWritten: () => relay.kick() });
@@ -162,8 +159,7 @@ export async function bootstrap(options: TrainingBootstrapOptions = {}): Promise
         await hub.stop();
         await relay.stop();
         await app.close();
-        if (!options.db) await db.release();
-        if (ownBus) await bus.close();
+        await release();
       })()),
   };
 }

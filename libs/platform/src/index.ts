@@ -6,3 +6,4 @@ export * from './bus/nats-bus.js';
 export * from './bus/create-bus.js';
 export * from './database/embedded-postgres.js';
 export * from './database/data-source.js';
+export * from './app-infrastructure.js';
