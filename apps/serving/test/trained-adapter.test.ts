@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { train } from '@clara/engine';
 import { writeTinyCheckpoint } from '@clara/engine/io/tiny-checkpoint';
 import { TextTokenizer } from '@clara/engine/io/tokenizer';
+import { MAPPING_PAIRS, mappingRows, tinyTrainOptions } from '@clara/engine/testing';
 import { createLogger } from '@clara/platform';
 import { bootstrap, type ServingApp } from '../src/app.js';
 
@@ -17,37 +18,15 @@ let root: string;
 let serving: ServingApp;
 let adapterDir: string;
 // a mapping the random base model cannot know: after [BOS, x, SEP] comes y(x)
-const pairs = Array.from({ length: 24 }, (_, a) => ({ x: 10 + a, y: 100 + ((a * 7) % 24) }));
+const pairs = MAPPING_PAIRS;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'clara-serving-trained-'));
   const modelDir = join(root, 'models', 'tiny');
   await writeTinyCheckpoint(modelDir, { hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 270, seed: 5, initStd: 0.5 });
   const dataPath = join(root, 'map.jsonl');
-  await writeFile(dataPath, pairs.map(({ x, y }) => JSON.stringify({ input_ids: [1, x, 3, y], labels: [-100, -100, -100, y] })).join('\n') + '\n');
-  const result = await train({
-    modelDir,
-    dataPath,
-    outDir: join(root, 'run'),
-    method: 'lora',
-    optimizer: 'adamw',
-    lr: 1e-2,
-    weightDecay: 0,
-    steps: 60,
-    batchSize: 8,
-    gradAccum: 1,
-    seqLen: 16,
-    rank: 8,
-    alpha: 16,
-    dropout: 0,
-    targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
-    maxGradNorm: 1,
-    seed: 7,
-    scheduler: 'constant',
-    warmupSteps: 0,
-    packing: false,
-    threads: 1,
-  });
+  await writeFile(dataPath, mappingRows());
+  const result = await train(tinyTrainOptions({ modelDir, dataPath, outDir: join(root, 'run') }));
   adapterDir = result.adapterDir;
   serving = await bootstrap({
     env: { CLARA_DATA_DIR: root, CLARA_SERVING_BASE_MODEL: 'tiny', CLARA_SECURITY_MODE: 'debug', CLARA_SERVING_REGISTRY: 'false', CLARA_SERVING_RUNNER: 'inline', LOG_LEVEL: 'error' },

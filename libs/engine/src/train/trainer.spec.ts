@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAdapter } from '../io/peft.js';
+import { mappingRows, tinyTrainOptions } from '../testing.js';
 import { writeTinyCheckpoint } from '../io/tiny-checkpoint.js';
 import { listCheckpoints, loadLatestValidCheckpoint, readCheckpoint } from './checkpoint.js';
 import { dropoutFeeds, evaluate, type StepReport, train, type TrainOptions } from './trainer.js';
@@ -10,17 +11,6 @@ import { dropoutFeeds, evaluate, type StepReport, train, type TrainOptions } fro
 let root: string;
 let modelDir: string;
 let dataPath: string;
-
-// A fixed mapping the random base model cannot know: after [BOS, a, SEP] predict f(a); loss only on f(a).
-function mappingRows(): string {
-  const rows: string[] = [];
-  for (let a = 0; a < 24; a++) {
-    const x = 10 + a;
-    const y = 100 + ((a * 7) % 24);
-    rows.push(JSON.stringify({ input_ids: [1, x, 3, y], labels: [-100, -100, -100, y] }));
-  }
-  return rows.join('\n') + '\n';
-}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'clara-train-'));
@@ -33,31 +23,7 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const base = (outDir: string, o: Partial<TrainOptions> = {}): TrainOptions => ({
-  modelDir,
-  dataPath,
-  evalDataPath: dataPath,
-  outDir,
-  method: 'lora',
-  optimizer: 'adamw',
-  lr: 1e-2,
-  weightDecay: 0,
-  steps: 60,
-  batchSize: 8,
-  gradAccum: 1,
-  seqLen: 16,
-  rank: 8,
-  alpha: 16,
-  dropout: 0,
-  targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
-  maxGradNorm: 1,
-  seed: 7,
-  scheduler: 'constant',
-  warmupSteps: 0,
-  packing: false,
-  threads: 1,
-  ...o,
-});
+const base = (outDir: string, o: Partial<TrainOptions> = {}): TrainOptions => tinyTrainOptions({ modelDir, dataPath, outDir }, { evalDataPath: dataPath, ...o });
 
 describe('train()', () => {
   it('LoRA learns a fixed mapping: eval loss falls far; the saved PEFT adapter reloads bit-exactly', async () => {
