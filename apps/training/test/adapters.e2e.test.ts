@@ -16,7 +16,7 @@ import { ensureDemoModel } from '@clara/engine/io/tiny-checkpoint';
 import { childScriptPath } from '@clara/engine/cli/train-process';
 import { loadAuthConfig, mintTestToken } from '@clara/auth';
 import { bootstrap, type TrainingApp } from '../src/index.js';
-import { WsClient, http, waitUntil } from './support.js';
+import { WsClient, e2eEnv, http, waitUntil } from './support.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'clara-adapters-e2e-'));
 let db: TestDatabase;
@@ -27,22 +27,7 @@ let worker: WorkerApp;
 const registryEvents: BusMessage<{ id: string; name?: string }>[] = [];
 const logger = createLogger('e2e', { level: 'error' });
 
-const env = () => ({
-  DATABASE_URL: db.url,
-  NATS_URL: TEST_NATS_URL,
-  CLARA_DATA_DIR: dataDir,
-  CLARA_TRAINING_PORT: '0',
-  CLARA_TRAINING_HOST: '127.0.0.1',
-  CLARA_SECURITY_MODE: 'debug',
-  DEBUG_USER_EMAIL: 'e2e@clara.local',
-  DEBUG_USER_ROLES: 'admin,trainer',
-  LOG_LEVEL: 'error',
-  CLARA_MAX_CONCURRENT_JOBS: '2',
-  CLARA_LEASE_MS: '10000',
-  CLARA_SWEEP_INTERVAL_MS: '500',
-  CLARA_PROGRESS_INTERVAL_MS: '0',
-  CLARA_TRAIN_THREADS: '1',
-});
+const env = () => e2eEnv(db.url, dataDir, { CLARA_LEASE_MS: '10000', CLARA_TRAIN_THREADS: '1' });
 
 const chat = (q: string, a: string) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] });
 

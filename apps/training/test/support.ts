@@ -3,8 +3,28 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { TrainerRunner, JobUpdateMessage } from '@clara/contracts';
+import { TEST_NATS_URL } from '@clara/platform/testing';
 
 export { sleep };
+
+/** The environment an e2e test boots the training API and worker with: real PostgreSQL and NATS, debug auth, port 0. */
+export function e2eEnv(databaseUrl: string, dataDir: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    NATS_URL: TEST_NATS_URL,
+    CLARA_DATA_DIR: dataDir,
+    CLARA_TRAINING_PORT: '0',
+    CLARA_TRAINING_HOST: '127.0.0.1',
+    CLARA_SECURITY_MODE: 'debug',
+    DEBUG_USER_EMAIL: 'e2e@clara.local',
+    DEBUG_USER_ROLES: 'admin,trainer',
+    LOG_LEVEL: 'error',
+    CLARA_MAX_CONCURRENT_JOBS: '2',
+    CLARA_SWEEP_INTERVAL_MS: '500',
+    CLARA_PROGRESS_INTERVAL_MS: '0',
+    ...overrides,
+  };
+}
 
 /**
  * A small trainer for queue tests: `steps` steps of `stepMs` each (a timer, so the event loop stays free),

@@ -8,7 +8,7 @@ import { bootstrap as bootstrapWorker, registerTrainer, type WorkerApp } from '@
 import { acquireDataSource, createLogger, NatsBus, type SharedDataSource } from '@clara/platform';
 import { TEST_NATS_URL, createTestDatabase, type TestDatabase } from '@clara/platform/testing';
 import { bootstrap, type TrainingApp } from '../src/index.js';
-import { WsClient, http, sleep, stepTrainer, waitUntil } from './support.js';
+import { WsClient, e2eEnv, http, sleep, stepTrainer, waitUntil } from './support.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'clara-training-e2e-'));
 mkdirSync(join(dataDir, 'datasets'), { recursive: true });
@@ -22,21 +22,7 @@ let bus: NatsBus;
 let api: TrainingApp;
 let worker: WorkerApp | undefined;
 const logger = createLogger('e2e', { level: (process.env.E2E_LOG as 'warn') ?? 'error' });
-const env = () => ({
-  DATABASE_URL: db.url,
-  NATS_URL: TEST_NATS_URL,
-  CLARA_DATA_DIR: dataDir,
-  CLARA_TRAINING_PORT: '0',
-  CLARA_TRAINING_HOST: '127.0.0.1',
-  CLARA_SECURITY_MODE: 'debug',
-  DEBUG_USER_EMAIL: 'e2e@clara.local',
-  DEBUG_USER_ROLES: 'admin,trainer',
-  LOG_LEVEL: 'error',
-  CLARA_MAX_CONCURRENT_JOBS: '2',
-  CLARA_LEASE_MS: '3000',
-  CLARA_SWEEP_INTERVAL_MS: '500',
-  CLARA_PROGRESS_INTERVAL_MS: '0',
-});
+const env = () => e2eEnv(db.url, dataDir, { CLARA_LEASE_MS: '3000' });
 const wsUrl = () => api.url.replace('http', 'ws') + '/ws/training';
 const create = (body: object, headers?: Record<string, string>) => http(api.url, 'POST', '/api/training/jobs', body, headers);
 const good = { trainer_type: 'lora', base_model: 'tiny', dataset: 'datasets/train.jsonl', priority: 3, tags: ['e2e'], hyperparameters: { max_steps: 4 } };
