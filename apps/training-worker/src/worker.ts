@@ -15,7 +15,7 @@ import {
   type TrainingJobView,
 } from '@clara/contracts';
 import type { TrainingJobRepository } from '@clara/data-access';
-import type { Logger, MessageBus, Subscription } from '@clara/platform';
+import { isDatabaseUnavailable, type Logger, type MessageBus, type Subscription } from '@clara/platform';
 import { getTrainer, registeredTrainerTypes } from './trainers.js';
 import { resolveJobPath } from './paths.js';
 
@@ -81,7 +81,7 @@ export class TrainingWorker {
   async sweep() {
     if (this.stopping) return;
     try {
-      const expired = await this.jobs.requeueExpired();
+      const expired = await this.jobs.requeueExpired(100, this.runningJobIds);
       for (const e of expired) this.logger.warn(`job ${e.id}: lease expired → ${e.outcome}`);
     } catch (err) {
       this.logger.warn('sweep failed', { err: err as Error });
@@ -170,7 +170,7 @@ export class TrainingWorker {
       );
     }, Math.max(100, Math.floor(this.options.leaseMs / 3)));
 
-    const reporter = new ReportWriter(this.jobs, job.job_id, this.id, this.options.progressIntervalMs, log);
+    const reporter = new ReportWriter(this.jobs, job.job_id, this.id, this.options.progressIntervalMs, log, () => this.stopping);
     const ctx: TrainerContext = {
       jobDir,
       dataDir: this.options.dataDir,
@@ -198,12 +198,12 @@ export class TrainingWorker {
     }
     if (this.stopping && r.abort.signal.aborted) return; // shutdown: stop() releases the job
     if (error) {
-      if (r.stop) await this.jobs.markCancelled(job.job_id, this.id);
-      else await this.jobs.fail(job.job_id, this.id, `${(error as Error)?.message ?? String(error)}`.slice(0, 4000));
+      if (r.stop) await this.persist(() => this.jobs.markCancelled(job.job_id, this.id), log);
+      else await this.persist(() => this.jobs.fail(job.job_id, this.id, `${(error as Error)?.message ?? String(error)}`.slice(0, 4000)), log);
       return;
     }
     if (result?.stopped || r.stop) {
-      await this.jobs.markCancelled(job.job_id, this.id);
+      await this.persist(() => this.jobs.markCancelled(job.job_id, this.id), log);
       return;
     }
     const summary: Record<string, unknown> = {
@@ -223,7 +223,7 @@ export class TrainingWorker {
           metrics: { final_loss: result.finalLoss, eval_loss: result.evalLoss, steps: result.steps, ...result.metrics },
         }
       : undefined;
-    const done = await this.jobs.complete(job.job_id, this.id, summary, adapter);
+    const done = await this.persist(() => this.jobs.complete(job.job_id, this.id, summary, adapter), log);
     if (!done.ok) log.warn('finished but no longer held the job; result not recorded');
     else {
       log.info('completed', { adapter_id: done.adapterId });
@@ -234,6 +234,14 @@ export class TrainingWorker {
           .catch((err: Error) => log.warn('could not publish the adapter registered event', { err }));
       }
     }
+  }
+
+  /**
+   * A job's final write waits out a database outage (PostgreSQL restarting), so a finished run is not thrown away
+   * and re-run; the sweep leaves this worker's own jobs alone meanwhile. Other errors, and shutdown, end the wait.
+   */
+  private persist<T>(write: () => Promise<T>, log: Logger): Promise<T> {
+    return untilDatabaseBack(write, () => this.stopping, log);
   }
 
   /** Stops claiming; running jobs are aborted and put back in the queue (their attempt is not counted). */
@@ -251,7 +259,20 @@ export class TrainingWorker {
   }
 }
 
-/** Writes reports in order; progress is coalesced to one write per interval (the newest wins). */
+/** Runs `write`, retrying with backoff while the database is unavailable, until it succeeds or `giveUp()`. */
+async function untilDatabaseBack<T>(write: () => Promise<T>, giveUp: () => boolean, log: Logger): Promise<T> {
+  for (let delay = 250; ; delay = Math.min(delay * 2, 4000)) {
+    try {
+      return await write();
+    } catch (err) {
+      if (giveUp() || !isDatabaseUnavailable(err)) throw err;
+      if (delay === 250) log.warn('database unavailable; will retry the write', { err: err as Error });
+      await new Promise((res) => setTimeout(res, delay));
+    }
+  }
+}
+
+/** Writes reports in order (waiting out a database outage, so none is lost); progress is coalesced to one write per interval (the newest wins). */
 class ReportWriter {
   private chain = Promise.resolve();
   private latest?: Extract<TrainerReport, { kind: 'progress' }>;
@@ -264,6 +285,7 @@ class ReportWriter {
     private readonly workerId: string,
     private readonly intervalMs: number,
     private readonly log: Logger,
+    private readonly giveUp: () => boolean,
   ) {}
 
   report(rep: TrainerReport) {
@@ -302,7 +324,7 @@ class ReportWriter {
   }
 
   private enqueue(write: () => Promise<unknown>) {
-    this.chain = this.chain.then(write).then(
+    this.chain = this.chain.then(() => untilDatabaseBack(write, this.giveUp, this.log)).then(
       () => undefined,
       (err) => this.log.warn('could not record a report', { err: err as Error }),
     );

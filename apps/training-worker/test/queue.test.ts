@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Subjects, type TrainerRunner } from '@clara/contracts';
 import { TrainingJobRepository, type NewTrainingJob } from '@clara/data-access';
-import { NatsBus, acquireDataSource, createLogger, type SharedDataSource } from '@clara/platform';
+import { NatsBus, acquireDataSource, createLogger, isDatabaseUnavailable, type SharedDataSource } from '@clara/platform';
 import { TEST_NATS_URL, TEST_POSTGRES_URL, createTestDatabase, type TestDatabase } from '@clara/platform/testing';
 import pg from 'pg';
 import { bootstrap, registerTrainer, type WorkerApp } from '../src/index.js';
@@ -43,7 +43,11 @@ async function startWorker(over: Record<string, string> = {}) {
 async function waitStatus(id: string, status: string, ms = 15_000) {
   const end = Date.now() + ms;
   for (;;) {
-    const j = await jobs.findById(id);
+    // A read racing a dropped connection fails like any client's would: try again, as clients do.
+    const j = await jobs.findById(id).catch((err) => {
+      if (isDatabaseUnavailable(err)) return undefined;
+      throw err;
+    });
     if (j?.status === status) return j;
     if (Date.now() > end) throw new Error(`job ${id} is ${j?.status}, wanted ${status}`);
     await sleep(50);

@@ -370,12 +370,14 @@ export class TrainingJobRepository {
 
   /**
    * Jobs whose lease ran out (their worker died): back to pending, or failed once max_attempts runs were used;
-   * a job that was being cancelled becomes cancelled. Returns what happened to each.
+   * a job that was being cancelled becomes cancelled. Returns what happened to each. `keepIds`: jobs the calling
+   * worker is still running (their lease only ran out because the database was away; its heartbeat renews them).
    */
-  async requeueExpired(limit = 100): Promise<Array<{ id: string; outcome: 'requeued' | 'failed' | 'cancelled' }>> {
+  async requeueExpired(limit = 100, keepIds: string[] = []): Promise<Array<{ id: string; outcome: 'requeued' | 'failed' | 'cancelled' }>> {
     const candidates: Row[] = await this.dataSource.query(
-      `SELECT id FROM training_jobs WHERE ${ACTIVE} AND lease_expires_at < now() ORDER BY lease_expires_at LIMIT $1`,
-      [limit],
+      `SELECT id FROM training_jobs WHERE ${ACTIVE} AND lease_expires_at < now() AND id <> ALL($2::uuid[])
+       ORDER BY lease_expires_at LIMIT $1`,
+      [limit, keepIds],
     );
     const done: Array<{ id: string; outcome: 'requeued' | 'failed' | 'cancelled' }> = [];
     for (const { id } of candidates) {

@@ -12,7 +12,7 @@ import {
   type ValidationError,
 } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from '@clara/platform';
+import { isDatabaseUnavailable, type Logger } from '@clara/platform';
 
 export interface FieldError {
   field: string;
@@ -65,6 +65,13 @@ export class JsonExceptionFilter implements ExceptionFilter {
       const message = (payload as { message?: unknown }).message;
       if (Array.isArray(message)) (payload as { message: unknown }).message = message.join('; ');
       res.status(status).json(payload);
+      return;
+    }
+    if (isDatabaseUnavailable(exception)) {
+      // PostgreSQL down or restarting: nothing was accepted; the client should retry (the request is not at fault).
+      this.logger.warn('database unavailable', { method: req.method, path: req.path, err: exception as Error });
+      res.setHeader('Retry-After', '2');
+      res.status(503).json({ statusCode: 503, error: 'Service Unavailable', message: 'database unavailable; retry shortly' });
       return;
     }
     this.logger.error('unhandled error', { method: req.method, path: req.path, err: exception as Error });

@@ -177,3 +177,18 @@ async function ping(ds: DataSource, timeoutMs: number): Promise<{ ok: boolean; d
 export function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]+):[^@/]+@/, '$1:***@');
 }
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03']);
+
+/**
+ * True when `err` says the database cannot be reached right now (server down, restarting, connection lost) rather
+ * than that the query was wrong: callers answer 503 + retry instead of 500. Looks through TypeORM's driverError.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; driverError?: unknown } | undefined, depth = 0; e && depth < 3; e = e.driverError as typeof e, depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (UNAVAILABLE_CODES.has(code) || code.startsWith('08')) return true;
+    if (typeof e.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|not queryable|the database system is (starting up|shutting down|in recovery mode)/.test(e.message)) return true;
+  }
+  return false;
+}
