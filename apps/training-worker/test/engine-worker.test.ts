@@ -127,6 +127,9 @@ describe('engine trainer in the worker', () => {
     expect(refDone.error).toBeNull();
     expect(refDone.status).toBe('completed');
     expect(refDone.metrics.loss).toBeLessThan(5);
+    // CLARA_EXECUTION_PROVIDER (default cpu) reaches the options the training process runs train() with
+    const sent = JSON.parse(readFileSync(join(dataDir, 'jobs', ref.job_id, 'train-options.json'), 'utf8')) as { options: { executionProvider?: string } };
+    expect(sent.options.executionProvider).toBe('cpu');
     await stopWorker(w1);
 
     // Same job, worker killed after its checkpoint at step 10.

@@ -19,7 +19,7 @@ describe('CLARA_EXECUTION_PROVIDER', () => {
     } else {
       expect(result).toMatch(/^CLARA_EXECUTION_PROVIDER=cuda but /);
       expect(result).toContain(CUDA_INSTALL_HELP);
-      expect(result).toMatch(/ONNXRUNTIME_NODE_INSTALL_CUDA=v12/);
+      expect(result).toMatch(/ONNXRUNTIME_NODE_INSTALL=1 npm rebuild onnxruntime-node/);
     }
   });
 

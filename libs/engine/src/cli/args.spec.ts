@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTrainArgs } from './args.js';
-import { runTrainCli } from './train.js';
+import { runTrainCli, toTrainOptions } from './train.js';
+import { CUDA_INSTALL_HELP } from '../graph/execution-provider.js';
 import { writeTinyCheckpoint } from '../io/tiny-checkpoint.js';
 
 let dir: string;
@@ -60,5 +62,27 @@ describe('train CLI arguments', () => {
     expect(lines[0]).toBe('error: --lr: must be > 0 (got 0)');
     expect(await runTrainCli(['--help'], io)).toBe(0);
     expect(lines.join('\n')).toMatch(/--grad-accum INT/);
+  });
+});
+
+describe('--execution-provider', () => {
+  it('reaches TrainOptions; unset means onnxruntime\'s default (cpu); other values name the flag', () => {
+    expect(toTrainOptions(parseTrainArgs([...base(), '--execution-provider', 'cuda'])).executionProvider).toBe('cuda');
+    expect(toTrainOptions(parseTrainArgs([...base(), '--execution-provider=cpu'])).executionProvider).toBe('cpu');
+    expect(toTrainOptions(parseTrainArgs(base())).executionProvider).toBeUndefined();
+    expect(() => parseTrainArgs([...base(), '--execution-provider', 'rocm'])).toThrow(/--execution-provider: must be one of cpu, cuda/);
+  });
+
+  it('cuda without the CUDA provider libraries stops before training, with install instructions (exit 1)', async () => {
+    const out: string[] = [];
+    const code = await runTrainCli([...base(), '--execution-provider', 'cuda', '--steps', '1'], { out: (l) => out.push(l), err: (l) => out.push(l) });
+    if (code === 0) {
+      // a host with the CUDA provider installed: it really trained on it
+      expect(existsSync('/dev/nvidiactl') || existsSync('/proc/driver/nvidia')).toBe(true);
+    } else {
+      expect(code).toBe(1);
+      expect(out.join('\n')).toMatch(/^error: --execution-provider=cuda but /);
+      expect(out.join('\n')).toContain(CUDA_INSTALL_HELP);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { DEFAULT_TARGETS } from '../io/peft.js';
+import { EXECUTION_PROVIDERS } from '../graph/execution-provider.js';
 
 /**
  * The training options, defined once: the CLI reads them as --kebab-case flags, a worker job's `config` as
@@ -33,6 +34,7 @@ export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   'resume-from': { field: 'resumeFrom', kind: 'string', help: 'resume from this checkpoint directory', cliOnly: true },
   'replay-data': { field: 'replayDataPath', kind: 'string', help: 'older JSONL mixed in (continued training)', cliOnly: true },
   threads: { field: 'threads', kind: 'int', min: 1, max: 256, help: 'onnxruntime intra-op threads (default 2)', cliOnly: true },
+  'execution-provider': { field: 'executionProvider', kind: 'enum', values: EXECUTION_PROVIDERS, cliOnly: true, help: 'onnxruntime execution provider (default cpu; cuda needs its CUDA 12 libraries, see README)' },
   'eval-only': { field: 'evalOnly', kind: 'boolean', help: 'only compute the eval loss (of --init-adapter if given) and print it as JSON', cliOnly: true, default: false },
   method: { field: 'method', kind: 'enum', values: ['lora', 'qlora'], default: 'lora', help: 'lora, or qlora (4-bit base weights)' },
   optimizer: { field: 'optimizer', kind: 'enum', values: ['adamw', 'sgd'], default: 'adamw', help: 'optimizer' },

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseTrainArgs, usage, type ParsedTrainArgs } from './args.js';
 import { OptionError } from './options.js';
+import { assertExecutionProvider } from '../graph/execution-provider.js';
 import { evaluate, train, type StepReport, type TrainOptions } from '../train/trainer.js';
 
 export interface CliIO {
@@ -44,6 +45,15 @@ export async function runTrainCli(argv: string[], io: CliIO = consoleIO): Promis
     throw err;
   }
   const opts = toTrainOptions(args);
+  if (opts.executionProvider) {
+    // Before any work: missing CUDA libraries are an install problem with a known fix, not a training failure.
+    try {
+      await assertExecutionProvider(opts.executionProvider, '--execution-provider');
+    } catch (err) {
+      io.err(`error: ${(err as Error).message}`);
+      return 1;
+    }
+  }
   const started = Date.now();
   try {
     if (args.evalOnly) {

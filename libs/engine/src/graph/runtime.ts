@@ -1,12 +1,32 @@
 // Thin wrapper over onnxruntime-node sessions. Sessions are per call site (no module globals), so this works
 // unchanged inside worker threads.
 import * as ort from 'onnxruntime-node';
+import type { ExecutionProvider } from './execution-provider.js';
 import type { DType, TypedData } from './ir.js';
 
 export interface SessionOptions {
   intraOpNumThreads?: number;
   /** Let idle intra-op threads spin (lower latency on an idle machine; wastes CPU when cores are shared). Default off. */
   spinning?: boolean;
+  /** default cpu; cuda needs onnxruntime-node's CUDA 12 provider libraries (README) */
+  executionProvider?: ExecutionProvider;
+}
+
+/** The onnxruntime session options a Session is created with. */
+export function ortSessionOptions(o: SessionOptions = {}): ort.InferenceSession.SessionOptions {
+  return {
+    // cuda: nodes the CUDA provider has no kernel for fall back to the CPU provider. Without the CUDA libraries
+    // session creation fails (onnxruntime does not silently run everything on the CPU).
+    ...(o.executionProvider === 'cuda' ? { executionProviders: ['cuda', 'cpu'] } : {}),
+    intraOpNumThreads: o.intraOpNumThreads ?? 2,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    // Without the memory pattern only the first run pays for fresh pages (with it, the first two do: ~2 s each
+    // for the bench model); steady-state speed is the same since the arena recycles blocks.
+    enableMemPattern: false,
+    extra: { session: { intra_op: { allow_spinning: o.spinning ? '1' : '0' } } },
+  };
 }
 
 export interface HostValue {
@@ -28,16 +48,7 @@ export class Session {
   private constructor(private readonly s: ort.InferenceSession) {}
 
   static async create(model: Uint8Array | string, o: SessionOptions = {}): Promise<Session> {
-    const s = await ort.InferenceSession.create(model as Uint8Array, {
-      intraOpNumThreads: o.intraOpNumThreads ?? 2,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      // Without the memory pattern only the first run pays for fresh pages (with it, the first two do: ~2 s each
-      // for the bench model); steady-state speed is the same since the arena recycles blocks.
-      enableMemPattern: false,
-      extra: { session: { intra_op: { allow_spinning: o.spinning ? '1' : '0' } } },
-    });
+    const s = await ort.InferenceSession.create(model as Uint8Array, ortSessionOptions(o));
     return new Session(s);
   }
 

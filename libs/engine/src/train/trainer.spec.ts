@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile, rm, mkdtemp, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,5 +118,19 @@ describe('train()', () => {
     const ck = await loadLatestValidCheckpoint(join(out, 'checkpoints'), (m) => warnings.push(m));
     expect(ck.meta.step).toBe(2);
     expect(warnings[0]).toMatch(/checksum mismatch/);
+  });
+});
+
+describe('executionProvider', () => {
+  it('reaches the sessions train()/evaluate() open: cuda runs on a GPU host, elsewhere onnxruntime fails loading its CUDA provider', async () => {
+    const result = await evaluate(base(join(root, 'cuda'), { executionProvider: 'cuda' })).then(
+      (r) => r,
+      (err: Error) => err.message,
+    );
+    if (typeof result === 'string') expect(result).toMatch(/Cuda|CUDA|providers_(cuda|shared)/);
+    else {
+      expect(existsSync('/dev/nvidiactl') || existsSync('/proc/driver/nvidia')).toBe(true);
+      expect(Number.isFinite(result.evalLoss)).toBe(true);
+    }
   });
 });

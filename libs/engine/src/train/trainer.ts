@@ -12,7 +12,8 @@ import type { HostTensor } from '../io/tensor.js';
 import { TextTokenizer } from '../io/tokenizer.js';
 import type { Graph } from '../graph/ir.js';
 import { toOnnx, type ExternalPlan } from '../graph/onnx.js';
-import { type HostValue, Session } from '../graph/runtime.js';
+import type { ExecutionProvider } from '../graph/execution-provider.js';
+import { type HostValue, Session, type SessionOptions } from '../graph/runtime.js';
 import { loraParams, type LoraParam } from '../model/llama.js';
 import { batchFeeds, type BuiltGraph, buildEvalGraph, buildTrainingGraph, countTargets, type Example, type GraphSpec } from '../model/training-graph.js';
 import { ADAMW_DEFAULTS, buildOptimizerGraph, type OptimizerHyper, optimizerScalars } from '../optim/optimizer.js';
@@ -61,6 +62,8 @@ export interface TrainOptions extends TrainSettings {
   replay?: { dataPath: string; fraction: number };
   /** onnxruntime intra-op threads (default 2) */
   threads?: number;
+  /** onnxruntime execution provider of every training/eval/optimizer session (default cpu) */
+  executionProvider?: ExecutionProvider;
   /** checkpoints kept under <outDir>/checkpoints (default 2) */
   keepCheckpoints?: number;
 }
@@ -200,7 +203,7 @@ async function prepare(o: TrainOptions, forEval: boolean): Promise<Prepared> {
 }
 
 /** Writes the graph as <dir>/<name>.onnx (big initializers in <name>.weights) and opens a session on it. */
-async function writeAndOpen(dir: string, name: string, g: Graph, threads: number): Promise<Session> {
+async function writeAndOpen(dir: string, name: string, g: Graph, session: SessionOptions): Promise<Session> {
   const bytes = [...g.initializers.values()].reduce((a, t) => a + t.data.byteLength, 0);
   const path = join(dir, `${name}.onnx`);
   if (bytes > 1 << 30) {
@@ -210,7 +213,7 @@ async function writeAndOpen(dir: string, name: string, g: Graph, threads: number
     for (const c of ext.chunks) await fh.write(c);
     await fh.close();
   } else await writeFile(path, toOnnx(g));
-  const s = await Session.create(path, { intraOpNumThreads: threads });
+  const s = await Session.create(path, session);
   g.initializers.clear(); // the session owns the weights now; do not keep a second host copy alive
   return s;
 }
@@ -246,7 +249,7 @@ export async function evaluate(o: TrainOptions): Promise<{ evalLoss: number; exa
   const p = await prepare(o, true);
   const built = buildEvalGraph(p.spec);
   await mkdir(join(o.outDir, 'artifacts'), { recursive: true });
-  const s = await writeAndOpen(join(o.outDir, 'artifacts'), 'eval', built.graph, o.threads ?? 2);
+  const s = await writeAndOpen(join(o.outDir, 'artifacts'), 'eval', built.graph, { intraOpNumThreads: o.threads ?? 2, executionProvider: o.executionProvider });
   try {
     const params = initParams(built.params, p.setup, o.seed);
     const r = await evalLoss(s, built, p, params, p.train);
@@ -292,9 +295,9 @@ export async function train(o: TrainOptions, hooks: TrainHooks = {}): Promise<Tr
   const opt = buildOptimizerGraph(built.params, hyper);
   const art = join(o.outDir, 'artifacts');
   await mkdir(art, { recursive: true });
-  const trainS = await writeAndOpen(art, 'training', built.graph, threads);
-  const evalS = evalBuilt ? await writeAndOpen(art, 'eval', evalBuilt.graph, threads) : undefined;
-  const optS = await writeAndOpen(art, 'optimizer', opt.graph, 1);
+  const trainS = await writeAndOpen(art, 'training', built.graph, { intraOpNumThreads: threads, executionProvider: o.executionProvider });
+  const evalS = evalBuilt ? await writeAndOpen(art, 'eval', evalBuilt.graph, { intraOpNumThreads: threads, executionProvider: o.executionProvider }) : undefined;
+  const optS = await writeAndOpen(art, 'optimizer', opt.graph, { intraOpNumThreads: 1, executionProvider: o.executionProvider });
   await writeFile(
     join(art, 'artifacts.json'),
     JSON.stringify(
