@@ -160,14 +160,16 @@ export function graphStoreContract(store: () => GraphStore) {
     expect(both.map((h) => h.chunk_id).sort()).toEqual(['d1#0', 'd2#0']);
   });
 
-  it('does not walk through hubs and deletes a document with its chunks', async () => {
+  it('does not walk through hubs, ignores hub seeds, and deletes a document with its chunks', async () => {
     const s = store();
-    // law:BauGB has degree 2: with maxFanout 1 the walk reaches it but does not continue to § 34
-    const capped = await s.expand(['cite:§ 35 BauGB'], 3, 10, 1);
-    expect(capped.map((h) => h.chunk_id)).not.toContain('d2#0');
+    // a third citation of BauGB makes law:BauGB (3 edges) a hub for maxFanout 2, while § 35 (2 edges) is not
+    await s.upsert([{ id: 'cite:§ 36 BauGB', kind: 'entity', label: '§ 36 BauGB' }], [{ src: 'cite:§ 36 BauGB', dst: 'law:BauGB', kind: 'PART_OF' }]);
+    expect((await s.expand(['cite:§ 35 BauGB'], 3, 10, 3)).map((h) => h.chunk_id).sort()).toEqual(['d1#0', 'd2#0']);
+    expect((await s.expand(['cite:§ 35 BauGB'], 3, 10, 2)).map((h) => h.chunk_id)).toEqual(['d1#0']);
+    expect(await s.expand(['cite:§ 35 BauGB'], 3, 10, 1)).toEqual([]);
     await s.deleteDocuments(['d1']);
     const after = await s.expand(['cite:§ 35 BauGB'], 3, 10, 100);
     expect(after.map((h) => h.chunk_id)).toEqual(['d2#0']);
-    expect(await s.countNodes()).toBe(nodes.length - 3);
+    expect(await s.countNodes()).toBe(nodes.length + 1 - 3);
   });
 }

@@ -39,7 +39,8 @@ export interface GraphStore {
   /**
    * Chunks reachable from the seed nodes within `hops` edges (either direction), scored by proximity:
    * Σ over seeds of 1 / distance. Chunks are end points of the walk, and nodes with more than `maxFanout`
-   * edges are reached but not walked through, so hubs (a very common keyword) do not flood the walk.
+   * edges are reached but not walked through, so hubs (a very common keyword) do not flood the walk; a seed that
+   * is such a hub is ignored.
    */
   expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]>;
   /** Removes the documents' own nodes (document, chunks) and their edges; shared entity nodes stay. */

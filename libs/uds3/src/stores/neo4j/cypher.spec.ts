@@ -8,6 +8,7 @@ describe('Neo4j Cypher builders', () => {
     expect(q.text).toContain("all(x IN nodes(p)[1..-1] WHERE x.kind <> 'chunk' AND x.degree <= $maxFanout)");
     expect(q.params).toEqual({ seeds: ['kw:photovoltaik'], limit: 50, maxFanout: 500 });
     expect(cypher.expand(['x'], 2, 5, 10, 'age').text).not.toContain('all(');
+    expect(q.text).toContain('s.degree <= $maxFanout');
     expect(() => cypher.expand(['x'], 9, 5, 10)).toThrow(RangeError);
   });
 

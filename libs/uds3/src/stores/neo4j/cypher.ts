@@ -49,11 +49,11 @@ export const cypher = {
     return {
       text:
         `MATCH p = (s:${NODE_LABEL})-[*1..${hops}]-(c:${NODE_LABEL}) ` +
-        `WHERE s.id IN $seeds AND c.kind = 'chunk'${hubFilter} ` +
+        `WHERE s.id IN $seeds AND s.degree <= $maxFanout AND c.kind = 'chunk'${hubFilter} ` +
         `WITH c.id AS chunk, s.id AS seed, min(length(p)) AS distance ` +
         `WITH chunk, sum(1.0 / distance) AS score ` +
         `RETURN chunk, score ORDER BY score DESC, chunk LIMIT $limit`,
-      params: dialect === 'neo4j' ? { seeds: seedIds, limit, maxFanout } : { seeds: seedIds, limit },
+      params: { seeds: seedIds, limit, maxFanout },
     };
   },
 

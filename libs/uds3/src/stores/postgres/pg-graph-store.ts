@@ -44,10 +44,11 @@ export class PgGraphStore implements GraphStore {
     if (!seedIds.length) return [];
     // walk(node, seed, depth): breadth-first from each seed over the entity graph. Chunks are end points (the walk
     // does not continue through them, or every shared common word would connect everything), and hubs are
-    // reached but not expanded further.
+    // reached but not expanded further. A hub seed (a very common query word) is dropped: like a stop-word it
+    // says little, and scoring its thousands of chunks dominated graph latency in bench/search.
     const rows = await this.db.query(
       `WITH RECURSIVE walk(node, seed, depth) AS (
-         SELECT n.id, n.id, 0 FROM ds_graph_nodes n WHERE n.id = ANY($1::text[])
+         SELECT n.id, n.id, 0 FROM ds_graph_nodes n WHERE n.id = ANY($1::text[]) AND n.degree <= $3
          UNION
          SELECT e.dst, w.seed, w.depth + 1
          FROM walk w
