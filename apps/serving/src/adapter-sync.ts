@@ -126,7 +126,7 @@ export class AdapterSync {
         this.engine.pool.unregister(name);
         this.origins.delete(name);
       } else if (event === 'registered' || event === 'updated') {
-        // the worker's event may carry only id/name/path: the registry has the version
+        // events carry the registry's name and version; one without a path (older publishers) is looked up
         const record = data.version !== undefined && data.path ? { ...data, version: data.version, path: data.path } : await this.opts.registry?.find(name);
         if (!record) return;
         const current = this.engine.pool.list().find((a) => a.name === name);

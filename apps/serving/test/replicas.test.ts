@@ -99,8 +99,9 @@ describe('serving replicas', () => {
     expect((await models(b)).find((m) => m.id === 'reg-bot')?.version).toBe('1');
 
     const v2 = await repo.register({ name: 'reg-bot', baseModel: 'tiny', path: adapter2, parentId: v1.id });
-    // the shape the training worker publishes (no version: serving reads it from the registry)
-    const event: AdapterRegistryEventPayload = { id: v2.id, name: 'reg-bot', path: adapter2, baseModel: 'tiny' };
+    // the shape the training worker publishes: the registry's name and version
+    const event: AdapterRegistryEventPayload = { id: v2.id, name: v2.name, version: v2.version, path: adapter2, baseModel: 'tiny' };
+    expect(event).toMatchObject({ name: 'reg-bot', version: 2 });
     await bus.publish(Subjects.adapterEvent(v2.id, 'registered'), event);
     await eventually(() => models(b), (m) => m.find((x) => x.id === 'reg-bot')?.version === '2');
     expect(await ask('reg-bot')).toBe(ref2);

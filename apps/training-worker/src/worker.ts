@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   Subjects,
+  type AdapterRegistryEventPayload,
   type TrainerContext,
   type TrainerJob,
   type TrainerReport,
@@ -228,9 +229,11 @@ export class TrainingWorker {
     else {
       log.info('completed', { adapter_id: done.adapterId });
       // Registry event for serving and other consumers (subject and payload in @clara/contracts).
-      if (done.adapterId && adapter) {
+      // The name and version are the registry's (a default name is resolved there), so serving can hot-swap on it.
+      if (done.adapter && adapter) {
+        const event: AdapterRegistryEventPayload = { id: done.adapter.id, name: done.adapter.name, version: done.adapter.version, path: adapter.path, baseModel: adapter.baseModel };
         await this.bus
-          .publish(Subjects.adapterEvent(done.adapterId, 'registered'), { id: done.adapterId, name: adapter.name, path: adapter.path, baseModel: adapter.baseModel })
+          .publish(Subjects.adapterEvent(done.adapter.id, 'registered'), event)
           .catch((err: Error) => log.warn('could not publish the adapter registered event', { err }));
       }
     }

@@ -11,7 +11,7 @@ import { extract } from 'tar-stream';
 import { bootstrap as bootstrapWorker, type WorkerApp } from '@clara/training-worker';
 import { acquireDataSource, createLogger, NatsBus, type BusMessage, type SharedDataSource } from '@clara/platform';
 import { TEST_NATS_URL, createTestDatabase, type TestDatabase } from '@clara/platform/testing';
-import { Subjects } from '@clara/contracts';
+import { Subjects, type AdapterRegistryEventPayload } from '@clara/contracts';
 import { ensureDemoModel } from '@clara/engine/io/tiny-checkpoint';
 import { childScriptPath } from '@clara/engine/cli/train-process';
 import { loadAuthConfig, mintTestToken } from '@clara/auth';
@@ -24,7 +24,7 @@ let shared: SharedDataSource;
 let bus: NatsBus;
 let api: TrainingApp;
 let worker: WorkerApp;
-const registryEvents: BusMessage<{ id: string; name?: string }>[] = [];
+const registryEvents: BusMessage<AdapterRegistryEventPayload>[] = [];
 const logger = createLogger('e2e', { level: 'error' });
 
 const env = () => e2eEnv(db.url, dataDir, { CLARA_LEASE_MS: '10000', CLARA_TRAIN_THREADS: '1' });
@@ -40,7 +40,7 @@ beforeAll(async () => {
   db = await createTestDatabase('adapters_e2e');
   shared = await acquireDataSource({ url: db.url, logger });
   bus = await NatsBus.connect({ url: TEST_NATS_URL, logger });
-  await bus.subscribe(Subjects.adapterEventsAll, (m) => void registryEvents.push(m as BusMessage<{ id: string }>));
+  await bus.subscribe(Subjects.adapterEventsAll, (m) => void registryEvents.push(m as BusMessage<AdapterRegistryEventPayload>));
   api = await bootstrap({ env: env(), bus, db: shared, logger });
   worker = await bootstrapWorker({ env: env(), bus, db: shared, logger });
 });
@@ -111,6 +111,14 @@ describe('engine jobs through the API', () => {
     expect(q.metrics.base_weight_fraction_of_fp32).toBeLessThan(0.2);
     loraAdapter = lora.id;
     await waitUntil(async () => registryEvents.some((e) => e.subject === Subjects.adapterEvent(lora.id, 'registered')), 10_000, 'registered event');
+    await waitUntil(async () => registryEvents.some((e) => e.subject === Subjects.adapterEvent(q.id, 'registered')), 10_000, 'registered event (qlora)');
+    // the events carry the registry's resolved name and version — also the default `adapter-<job>` name — so a
+    // serving replica can hot-swap on them without asking the registry
+    const registered = (id: string) => registryEvents.find((e) => e.subject === Subjects.adapterEvent(id, 'registered'))!.data;
+    const path = async (id: string) => (await http(api.url, 'GET', `/api/adapters/${id}`)).body.path as string;
+    expect(registered(lora.id)).toEqual({ id: lora.id, name: 'colours', version: 1, path: await path(lora.id), baseModel: 'demo-tiny-llama' });
+    expect(q.name).toBe(`adapter-${b.body.job_id.slice(0, 8)}`);
+    expect(registered(q.id)).toEqual({ id: q.id, name: q.name, version: 1, path: await path(q.id), baseModel: 'demo-tiny-llama' });
   }, 240_000);
 
   it('GET /api/adapters/{id} shows files, versions and lineage; download is a tar of the PEFT directory', async () => {
@@ -145,6 +153,9 @@ describe('engine jobs through the API', () => {
     const detail = await http(api.url, 'GET', `/api/adapters/${v2.id}`);
     expect(detail.body.lineage.map((x: { id: string }) => x.id)).toEqual([loraAdapter, v2.id]);
     expect(detail.body.versions.map((x: { version: number }) => x.version)).toEqual([1, 2]);
+    // the new version is announced as such: a serving replica holding `colours` v1 swaps to it
+    await waitUntil(async () => registryEvents.some((e) => e.subject === Subjects.adapterEvent(v2.id, 'registered')), 10_000, 'registered event (v2)');
+    expect(registryEvents.find((e) => e.subject === Subjects.adapterEvent(v2.id, 'registered'))!.data).toMatchObject({ id: v2.id, name: 'colours', version: 2, path: detail.body.path });
   }, 180_000);
 
   it('refuses bad engine jobs with 400 naming the field', async () => {
@@ -189,6 +200,7 @@ describe('engine jobs through the API', () => {
     expect((await http(api.url, 'GET', `/api/adapters/${loraAdapter}`)).status).toBe(404);
     expect(existsSync(r.body.path)).toBe(false);
     await waitUntil(async () => registryEvents.some((e) => e.subject === Subjects.adapterEvent(loraAdapter, 'deleted')), 10_000, 'deleted event');
+    expect(registryEvents.find((e) => e.subject === Subjects.adapterEvent(loraAdapter, 'deleted'))!.data).toMatchObject({ id: loraAdapter, name: 'colours', version: 1 });
     // its child keeps existing; the lineage link is cleared
     const v2 = (await http(api.url, 'GET', '/api/adapters?name=colours')).body.adapters[0];
     expect(v2).toMatchObject({ version: 2, parent_id: null });

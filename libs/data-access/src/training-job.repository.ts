@@ -76,6 +76,13 @@ export interface RegisteredAdapterInput {
   metrics: Record<string, unknown>;
 }
 
+/** The registry record complete() created: id, resolved name and version. */
+export interface RegisteredAdapter {
+  id: string;
+  name: string;
+  version: number;
+}
+
 export class InvalidCursorError extends Error {
   constructor() {
     super('cursor is not a cursor this API issued');
@@ -312,18 +319,22 @@ export class TrainingJobRepository {
     });
   }
 
-  /** Finishes a run; registers the adapter in the same transaction when one was produced. */
+  /**
+   * Finishes a run; registers the adapter in the same transaction when one was produced. `adapter` is the
+   * registered record's resolved name (the default `adapter-<job>` when none was asked for) and version.
+   */
   async complete(
     id: string,
     workerId: string,
     result: Record<string, unknown>,
     adapter?: RegisteredAdapterInput,
-  ): Promise<{ ok: boolean; adapterId: string | null }> {
-    let adapterId: string | null = null;
+  ): Promise<{ ok: boolean; adapterId: string | null; adapter?: RegisteredAdapter }> {
+    let registered: RegisteredAdapter | undefined;
     const ok = await this.dataSource.transaction(async (m) => {
       const [owned] = await m.query(`SELECT id FROM training_jobs WHERE id = $1 AND lease_owner = $2 AND ${ACTIVE} FOR UPDATE`, [id, workerId]);
       if (!owned) return false;
-      if (adapter) adapterId = await insertAdapter(m, id, adapter);
+      registered = adapter ? await insertAdapter(m, id, adapter) : undefined;
+      const adapterId = registered?.id ?? null;
       const r = await this.transition(m, `id = $1 AND lease_owner = $2 AND ${ACTIVE}`, [id, workerId], {
         status: 'completed',
         progress_percent: 100,
@@ -336,7 +347,7 @@ export class TrainingJobRepository {
       return !!r;
     });
     if (ok) this.hooks.onEventsWritten?.();
-    return { ok, adapterId };
+    return registered ? { ok, adapterId: registered.id, adapter: registered } : { ok, adapterId: null };
   }
 
   async fail(id: string, workerId: string, error: string): Promise<boolean> {
@@ -471,7 +482,7 @@ function updatedRows(result: unknown): Row[] {
   return result as Row[];
 }
 
-async function insertAdapter(m: EntityManager, jobId: string, a: RegisteredAdapterInput): Promise<string> {
+async function insertAdapter(m: EntityManager, jobId: string, a: RegisteredAdapterInput): Promise<RegisteredAdapter> {
   const id = randomUUID();
   const name = a.name ?? `adapter-${jobId.slice(0, 8)}`;
   await m.query(`SELECT pg_advisory_xact_lock(hashtext('adapters:' || $1))`, [name]);
@@ -481,7 +492,7 @@ async function insertAdapter(m: EntityManager, jobId: string, a: RegisteredAdapt
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     [id, name, v, a.parentId ?? null, a.baseModel, a.datasetRef, jobId, JSON.stringify(a.metrics), a.path],
   );
-  return id;
+  return { id, name, version: Number(v) };
 }
 
 /** Job fields every event carries, so a consumer never needs to read the job to show progress. */

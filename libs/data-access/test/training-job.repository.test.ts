@@ -193,6 +193,9 @@ describe('queue protocol', () => {
     const adapters = new AdapterRepository(ds);
     const a = (await adapters.findById(done.adapterId!))!;
     expect(a).toMatchObject({ jobId: j.job_id, baseModel: 'tiny', version: 1, path: '/a' });
+    // no name asked for: the registry's default name, and the resolved name + version are returned for the event
+    expect(a.name).toBe(`adapter-${j.job_id.slice(0, 8)}`);
+    expect(done.adapter).toEqual({ id: a.id, name: a.name, version: 1 });
     const child = await adapters.register({ name: a.name, baseModel: 'tiny', parentId: a.id, path: '/b' });
     expect(child.version).toBe(2);
     expect((await adapters.lineage(child.id)).map((x) => x.id)).toEqual([a.id, child.id]);

@@ -21,8 +21,10 @@ export interface ServingAdapterCommand {
 /** Fields serving reads from adapter registry events (Subjects.adapterEvent(id, 'registered'|'updated'|'deleted')). */
 export interface AdapterRegistryEventPayload {
   id: string;
+  /** the registry name (resolved: `adapter-<job>` when the job asked for none) */
   name: string;
-  version?: number;
+  /** the registry version of this record under its name */
+  version: number;
   path?: string;
   baseModel?: string;
 }
