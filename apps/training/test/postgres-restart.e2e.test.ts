@@ -39,10 +39,12 @@ async function freePort(): Promise<number> {
     });
   });
 }
-/** PostgreSQL refuses to run as root: its tools run as the postgres OS user. */
+const isRoot = process.getuid?.() === 0;
+/** PostgreSQL refuses to run as root: as root its tools run as the postgres OS user. */
 async function asPostgres(tool: string, args: string[]) {
   try {
-    return await run('runuser', ['-u', 'postgres', '--', join(PG_BIN, tool), ...args], { timeout: 30_000 });
+    const [cmd, ...rest] = isRoot ? ['runuser', '-u', 'postgres', '--', join(PG_BIN, tool), ...args] : [join(PG_BIN, tool), ...args];
+    return await run(cmd, rest, { timeout: 30_000 });
   } catch (err) {
     const log = existsSync(join(baseDir, 'log')) ? readFileSync(join(baseDir, 'log'), 'utf8').slice(-2000) : '';
     throw new Error(`${tool} ${args.join(' ')} failed: ${(err as Error).message}\n${log}`);
@@ -79,7 +81,7 @@ beforeAll(async () => {
     if (!existsSync(join(PG_BIN, tool))) throw new Error(`this test needs PostgreSQL 15 server binaries: ${join(PG_BIN, tool)} is missing (set PG_BIN)`);
   }
   mkdirSync(sockDir);
-  for (const d of [baseDir, sockDir]) chownSync(d, Number((await run('id', ['-u', 'postgres'])).stdout), Number((await run('id', ['-g', 'postgres'])).stdout));
+  if (isRoot) for (const d of [baseDir, sockDir]) chownSync(d, Number((await run('id', ['-u', 'postgres'])).stdout), Number((await run('id', ['-g', 'postgres'])).stdout));
   await asPostgres('initdb', ['-D', pgData, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
   port = await freePort();
   await startPostgres();
