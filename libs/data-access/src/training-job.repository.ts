@@ -90,7 +90,46 @@ export class InvalidCursorError extends Error {
   }
 }
 
-type Row = Record<string, any>;
+/** A training_jobs row as the pg driver returns it (numeric comes back as a string, timestamps as Date). */
+interface JobRow {
+  id: string;
+  status: JobStatus;
+  trainer_type: TrainerType;
+  priority: number;
+  tags: string[] | null;
+  base_model: string | null;
+  dataset: string | null;
+  config_path: string | null;
+  config: Record<string, unknown> | null;
+  hyperparameters: Record<string, unknown> | null;
+  created_by: string;
+  created_at: Date | string;
+  updated_at: Date | string;
+  started_at: Date | string | null;
+  finished_at: Date | string | null;
+  progress_percent: string | number;
+  current_epoch: number | null;
+  total_epochs: number | null;
+  current_step: number | null;
+  total_steps: number | null;
+  metrics: JobMetrics | null;
+  attempts: number;
+  max_attempts: number;
+  last_checkpoint: string | null;
+  adapter_id: string | null;
+  error: string | null;
+  last_seq: number;
+}
+
+/** A training_job_events row (bigserial id comes back as a string). */
+interface EventRow {
+  id: string | number;
+  job_id: string;
+  seq: string | number;
+  type: TrainingJobEventType;
+  payload: Record<string, unknown> | null;
+  created_at: Date | string;
+}
 /** A value spliced into SQL as-is (never user input). */
 class Sql {
   constructor(readonly text: string) {}
@@ -113,7 +152,7 @@ export class TrainingJobRepository {
       status: 'pending', progress_percent: 0, current_epoch: null, total_epochs: null, current_step: null, total_steps: null,
       metrics: {}, message: 'job queued',
     };
-    const inserted: Row[] = await this.dataSource.query(
+    const inserted: JobRow[] = await this.dataSource.query(
       `WITH job AS (
          INSERT INTO training_jobs (id, status, trainer_type, priority, tags, base_model, dataset, config_path, config,
            hyperparameters, created_by, idempotency_key, request_hash, max_attempts, last_seq)
@@ -170,7 +209,7 @@ export class TrainingJobRepository {
       where.push(`(created_at, id) < ($${params.push(ts)}::timestamptz, $${params.push(id)}::uuid)`);
     }
     const limit = filter.limit;
-    const rows: Row[] = await this.dataSource.query(
+    const rows: Array<JobRow & { created_at_text: string }> = await this.dataSource.query(
       `SELECT *, created_at::text AS created_at_text FROM training_jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
        ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`,
       params,
@@ -185,7 +224,7 @@ export class TrainingJobRepository {
 
   /** Events of one job with seq > after, oldest first. */
   async events(jobId: string, after: number, limit: number): Promise<TrainingJobEvent[]> {
-    const rows: Row[] = await this.dataSource.query(
+    const rows: EventRow[] = await this.dataSource.query(
       `SELECT * FROM training_job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
       [jobId, after, limit],
     );
@@ -233,7 +272,7 @@ export class TrainingJobRepository {
 
   /** Published events after a global cursor (all jobs, or only `jobIds`), in id order. */
   async eventsAfterId(afterId: number, upToId: number, jobIds: string[] | null, limit = 1000): Promise<TrainingJobEvent[]> {
-    const rows: Row[] = await this.dataSource.query(
+    const rows: EventRow[] = await this.dataSource.query(
       `SELECT * FROM training_job_events WHERE id > $1 AND id <= $2 ${jobIds ? 'AND job_id = ANY($4::uuid[])' : ''}
        ORDER BY id LIMIT $3`,
       jobIds ? [afterId, upToId, limit, jobIds] : [afterId, upToId, limit],
@@ -245,7 +284,7 @@ export class TrainingJobRepository {
   async eventsAfterSeqs(lastSeqs: Record<string, number>, upToId: number, limit = 5000): Promise<TrainingJobEvent[]> {
     const ids = Object.keys(lastSeqs);
     if (ids.length === 0) return [];
-    const rows: Row[] = await this.dataSource.query(
+    const rows: EventRow[] = await this.dataSource.query(
       `SELECT e.* FROM training_job_events e
        JOIN unnest($1::uuid[], $2::int[]) AS c(job_id, after) ON e.job_id = c.job_id AND e.seq > c.after
        WHERE e.id <= $3 ORDER BY e.id LIMIT $4`,
@@ -385,7 +424,7 @@ export class TrainingJobRepository {
    * worker is still running (their lease only ran out because the database was away; its heartbeat renews them).
    */
   async requeueExpired(limit = 100, keepIds: string[] = []): Promise<Array<{ id: string; outcome: 'requeued' | 'failed' | 'cancelled' }>> {
-    const candidates: Row[] = await this.dataSource.query(
+    const candidates: Array<Pick<JobRow, 'id'>> = await this.dataSource.query(
       `SELECT id FROM training_jobs WHERE ${ACTIVE} AND lease_expires_at < now() AND id <> ALL($2::uuid[])
        ORDER BY lease_expires_at LIMIT $1`,
       [limit, keepIds],
@@ -435,7 +474,7 @@ export class TrainingJobRepository {
     workerId: string,
     set: Record<string, unknown>,
     type: TrainingJobEventType,
-    extra?: Partial<TrainingJobEvent> | ((row: Row) => Partial<TrainingJobEvent>),
+    extra?: Partial<TrainingJobEvent> | ((row: JobRow) => Partial<TrainingJobEvent>),
   ): Promise<boolean> {
     const r = await this.dataSource.transaction((m) =>
       this.transition(m, `id = $1 AND lease_owner = $2 AND ${ACTIVE}`, [id, workerId], set, type, extra),
@@ -454,8 +493,8 @@ export class TrainingJobRepository {
     whereParams: unknown[],
     set: Record<string, unknown>,
     type: TrainingJobEventType,
-    extra?: Partial<TrainingJobEvent> | ((row: Row) => Partial<TrainingJobEvent>),
-  ): Promise<{ row: Row; event: TrainingJobEvent } | null> {
+    extra?: Partial<TrainingJobEvent> | ((row: JobRow) => Partial<TrainingJobEvent>),
+  ): Promise<{ row: JobRow; event: TrainingJobEvent } | null> {
     const params = [...whereParams];
     const assignments = ['last_seq = last_seq + 1', 'updated_at = now()'];
     for (const [column, value] of Object.entries(set)) {
@@ -477,9 +516,9 @@ export class TrainingJobRepository {
 }
 
 /** TypeORM's postgres driver returns [rows, rowCount] for UPDATE ... RETURNING. */
-function updatedRows(result: unknown): Row[] {
+function updatedRows(result: unknown): JobRow[] {
   if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0];
-  return result as Row[];
+  return result as JobRow[];
 }
 
 async function insertAdapter(m: EntityManager, jobId: string, a: RegisteredAdapterInput): Promise<RegisteredAdapter> {
@@ -496,7 +535,7 @@ async function insertAdapter(m: EntityManager, jobId: string, a: RegisteredAdapt
 }
 
 /** Job fields every event carries, so a consumer never needs to read the job to show progress. */
-function snapshot(row: Row) {
+function snapshot(row: JobRow) {
   return {
     status: row.status as JobStatus,
     progress_percent: Number(row.progress_percent),
@@ -521,7 +560,7 @@ function jsonLiteral(value: unknown): string {
   return JSON.stringify(clean).replace(/'/g, "''");
 }
 
-export function toEvent(row: Row): TrainingJobEvent {
+export function toEvent(row: EventRow): TrainingJobEvent {
   const p = row.payload ?? {};
   return {
     ...p,
@@ -533,7 +572,7 @@ export function toEvent(row: Row): TrainingJobEvent {
   } as TrainingJobEvent;
 }
 
-export function toView(row: Row): TrainingJobView {
+export function toView(row: JobRow): TrainingJobView {
   const iso = (d: unknown) => (d ? new Date(d as string).toISOString() : null);
   return {
     job_id: row.id,

@@ -73,7 +73,7 @@ export interface ReadConfigOptions {
   exitOnError?: boolean;
 }
 
-export function readConfig<S extends Record<string, any>>(schema: S, options: ReadConfigOptions = {}): CleanedEnv<S> {
+export function readConfig<S extends Record<string, unknown>>(schema: S, options: ReadConfigOptions = {}): CleanedEnv<S> {
   // An empty value means "not set" (VAR= in a .env file or compose), so the default applies.
   const env = Object.fromEntries(Object.entries(options.env ?? process.env).filter(([, v]) => v !== undefined && v.trim() !== ''));
   let problems: Record<string, string> | undefined;

@@ -79,8 +79,16 @@ export class JsonExceptionFilter implements ExceptionFilter {
   }
 }
 
+/** What body-parser's errors (http-errors) carry that the handler reads. */
+interface BodyParserError {
+  type?: string;
+  limit?: number;
+  status?: number;
+  message?: string;
+}
+
 /** Express error middleware for failures before Nest routing (body parser). */
-export function bodyParserErrorHandler(err: any, _req: Request, res: Response, next: NextFunction) {
+export function bodyParserErrorHandler(err: BodyParserError | null | undefined, _req: Request, res: Response, next: NextFunction) {
   if (!err) return next();
   if (err.type === 'entity.too.large') {
     return res.status(413).json({ statusCode: 413, error: 'Payload Too Large', message: `request body exceeds ${err.limit} bytes` });
