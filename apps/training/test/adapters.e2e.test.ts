@@ -2,7 +2,7 @@
 // over the WebSocket to `completed` with falling loss, find both adapters in the registry, download one, continue
 // training it (new version with lineage), delete it (NATS registry events), and get 400s naming bad fields.
 // Real PostgreSQL and NATS; the worker trains in child processes (the built dist/, as `npm test` builds first).
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,7 +16,7 @@ import { ensureDemoModel } from '@clara/engine/io/tiny-checkpoint';
 import { childScriptPath } from '@clara/engine/cli/train-process';
 import { loadAuthConfig, mintTestToken } from '@clara/auth';
 import { bootstrap, type TrainingApp } from '../src/index.js';
-import { WsClient, e2eEnv, http, waitUntil } from './support.js';
+import { WsClient, closeStack, e2eEnv, http, waitUntil } from './support.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'clara-adapters-e2e-'));
 let db: TestDatabase;
@@ -45,14 +45,7 @@ beforeAll(async () => {
   worker = await bootstrapWorker({ env: env(), bus, db: shared, logger });
 });
 
-afterAll(async () => {
-  await worker?.close();
-  await api?.close();
-  await bus?.close();
-  await shared?.release();
-  await db?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => closeStack({ worker, api, bus, shared, db, dataDir }));
 
 const create = (body: object) => http(api.url, 'POST', '/api/training/jobs', body);
 const job = (trainer: string, config: object, dataset = 'datasets/colours.jsonl') => ({

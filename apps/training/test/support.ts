@@ -1,5 +1,6 @@
 // Test support for e2e tests: a test trainer (registered from test code, as the issue allows), a WebSocket
 // client that records messages, and HTTP helpers.
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { TrainerRunner, JobUpdateMessage } from '@clara/contracts';
@@ -24,6 +25,23 @@ export function e2eEnv(databaseUrl: string, dataDir: string, overrides: Record<s
     CLARA_PROGRESS_INTERVAL_MS: '0',
     ...overrides,
   };
+}
+
+/** Stops an e2e test's stack in dependency order (worker, API, bus, database) and removes its data; absent parts are skipped. */
+export async function closeStack(s: {
+  worker?: { close(): Promise<void> };
+  api?: { close(): Promise<void> };
+  bus?: { close(): Promise<void> };
+  shared?: { release(): Promise<void> };
+  db?: { drop(): Promise<void> };
+  dataDir: string;
+}): Promise<void> {
+  await s.worker?.close();
+  await s.api?.close();
+  await s.bus?.close();
+  await s.shared?.release();
+  await s.db?.drop();
+  rmSync(s.dataDir, { recursive: true, force: true });
 }
 
 /**

@@ -1,6 +1,6 @@
 // The training API + a worker, booted like production (real PostgreSQL, real NATS JetStream), driven over
 // HTTP and WebSocket like a client.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { bootstrap as bootstrapWorker, registerTrainer, type WorkerApp } from '@
 import { acquireDataSource, createLogger, NatsBus, type SharedDataSource } from '@clara/platform';
 import { TEST_NATS_URL, createTestDatabase, type TestDatabase } from '@clara/platform/testing';
 import { bootstrap, type TrainingApp } from '../src/index.js';
-import { WsClient, e2eEnv, http, sleep, stepTrainer, waitUntil } from './support.js';
+import { WsClient, closeStack, e2eEnv, http, sleep, stepTrainer, waitUntil } from './support.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'clara-training-e2e-'));
 mkdirSync(join(dataDir, 'datasets'), { recursive: true });
@@ -34,14 +34,7 @@ beforeAll(async () => {
   api = await bootstrap({ env: env(), bus, db: shared, logger });
 });
 
-afterAll(async () => {
-  await worker?.close();
-  await api?.close();
-  await bus?.close();
-  await shared?.release();
-  await db?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => closeStack({ worker, api, bus, shared, db, dataDir }));
 
 async function startWorker() {
   worker = await bootstrapWorker({ env: env(), bus, db: shared, logger, engineTrainers: false });
