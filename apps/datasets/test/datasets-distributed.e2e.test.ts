@@ -2,9 +2,7 @@
  * The datasets service in its distributed configuration, every dependency a real server: PostgreSQL (own
  * database), CouchDB API (pouchdb-server), Chroma and NATS JetStream. A second NATS client plays the training
  * API: it asks for a version export over request/reply and sees the ingestion event on the JetStream stream.
- * (The seed-search forwarding subjects live under `clara.datasets.>`, which the CLARA_DATASETS stream captures:
- * over real NATS its publish-ack can answer the request first — reported to the contracts owner; the in-process
- * e2e test covers those responders.)
+ * It also asks the seed's search and statistics the way the training API (port 45680) forwards them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -103,5 +101,27 @@ describe('datasets service on PostgreSQL + CouchDB + Chroma + NATS', () => {
       .request(DatasetRpcSubjects.exportVersion, { payload: { version: version.version.id }, user: { email: 'a@x', roles: ['analyst'] } }, 15_000)
       .catch((e) => e)) as { status?: number };
     expect(denied.status).toBe(403);
+  });
+
+  it("answers the seed's search and statistics forwarded over real NATS (as the training API sends them)", async () => {
+    const user = { email: 'analyst@x', roles: ['analyst'] };
+    const search = await client.request<unknown, { success: boolean; documents_found: number; results: { title: string }[] }>(
+      Subjects.datasetSearchRequest,
+      { payload: { query_text: 'Photovoltaik Außenbereich', top_k: 5, search_types: ['vector', 'keyword', 'graph'], weights: { vector: 0.5, keyword: 0.3, graph: 0.2 }, export: false }, user },
+      15_000,
+    );
+    expect(search.success).toBe(true);
+    expect(search.results.map((r) => r.title)).toContain('Außenbereich');
+    const stats = await client.request<unknown, { success: boolean; statistics: { total_documents: number } }>(
+      Subjects.datasetStatisticsRequest,
+      { payload: {}, user },
+      15_000,
+    );
+    expect(stats.statistics.total_documents).toBeGreaterThanOrEqual(2);
+    const bad = (await client
+      .request(Subjects.datasetSearchRequest, { payload: { query_text: '', top_k: 5 }, user }, 15_000)
+      .catch((e) => e)) as { status?: number; message: string };
+    expect(bad.status).toBe(400);
+    expect(bad.message).toContain('query_text');
   });
 });

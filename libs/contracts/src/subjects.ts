@@ -54,7 +54,24 @@ export const Subjects = {
 
   datasetDocumentsIngested: 'clara.datasets.documents.ingested',
   datasetVersionCreated: 'clara.datasets.versions.created',
-  /** Request/reply used by the training API to forward the seed's dataset endpoints. */
-  datasetSearchRequest: 'clara.datasets.rpc.search',
-  datasetStatisticsRequest: 'clara.datasets.rpc.statistics',
+  /**
+   * Core-NATS request/reply answered by the datasets service. All request subjects live under `clara.rpc.`,
+   * outside every JetStream stream: a stream capturing a request subject would answer it with its publish-ack
+   * before the service does.
+   */
+  /** The training API forwards the seed's `/api/datasets/search` and `/api/datasets/statistics` here. */
+  datasetSearchRequest: 'clara.rpc.datasets.search',
+  datasetStatisticsRequest: 'clara.rpc.datasets.statistics',
+  /** Export a dataset version as JSONL for a training job (DatasetExportRpcRequest → DatasetExportRpcReply). */
+  datasetExportRequest: 'clara.rpc.datasets.export',
+  /** Record that a training job used a dataset version (lineage). */
+  datasetLineageRequest: 'clara.rpc.datasets.lineage',
 } as const;
+
+/** Every request/reply subject; none may fall inside a JetStream stream (checked in subjects.spec.ts). */
+export const RequestSubjects = [
+  Subjects.datasetSearchRequest,
+  Subjects.datasetStatisticsRequest,
+  Subjects.datasetExportRequest,
+  Subjects.datasetLineageRequest,
+] as const;

@@ -1,3 +1,4 @@
+import { Subjects } from '../subjects.js';
 /**
  * Datasets service (port 45681) contracts: the seed's search body and response, and the event payloads
  * published on Subjects.datasetDocumentsIngested / Subjects.datasetVersionCreated.
@@ -83,10 +84,8 @@ export interface DatasetVersionCreatedEvent {
  * Request: DatasetForwardRequest<DatasetExportRpcRequest>; reply: DatasetExportRpcReply.
  */
 export const DatasetRpcSubjects = {
-  // Outside `clara.datasets.>` on purpose: that prefix is captured by the CLARA_DATASETS JetStream stream, whose
-  // publish-ack would answer a request before the service does.
-  exportVersion: 'clara.rpc.datasets.export',
-  recordLineage: 'clara.rpc.datasets.lineage',
+  exportVersion: Subjects.datasetExportRequest,
+  recordLineage: Subjects.datasetLineageRequest,
 } as const;
 
 export interface DatasetExportRpcRequest {
