@@ -1,5 +1,5 @@
 /** Serving configuration: read once at start; a bad value stops the service naming the variable. */
-import { baseConfigSchema, bool, makeValidator, port, readConfig, str, type ReadConfigOptions } from '@clara/platform';
+import { baseConfigSchema, bool, listenPort, makeValidator, readConfig, str, type ReadConfigOptions } from '@clara/platform';
 
 export interface AdapterAccessRule {
   /** Any of these roles may call the adapter (absent = any role holding serving.invoke). */
@@ -39,7 +39,7 @@ const positiveInt = (max: number) =>
 
 export const servingConfigSchema = {
   ...baseConfigSchema,
-  CLARA_SERVING_PORT: port({ default: 45682 }),
+  CLARA_SERVING_PORT: listenPort({ default: 45682, desc: 'HTTP port of the OpenAI-compatible serving (0 = any free port)' }),
   CLARA_SERVING_HOST: str({ default: '0.0.0.0' }),
   CLARA_SERVING_BASE_MODEL: str({ default: 'demo-tiny-llama', desc: 'subdirectory of CLARA_MODELS_DIR served as the base model' }),
   CLARA_SERVING_MAX_LORAS: positiveInt(1024)({ default: 32, desc: 'adapter slots held in memory (LRU beyond that)' }),
