@@ -83,6 +83,43 @@ describe('create, read, list', () => {
     expect((await repo.list({ limit: 50, status: 'running' })).jobs).toHaveLength(0);
     await expect(repo.list({ limit: 5, cursor: 'garbage' })).rejects.toThrow('cursor');
   });
+  it('concurrent creates are written together, each durable with its created event, in arrival order; a bad one fails alone', async () => {
+    await clear();
+    const inputs = Array.from({ length: 12 }, (_, i) =>
+      job({ priority: (i % 3) + 4, tags: i % 2 ? ['odd', 'x'] : [], config: i === 3 ? { rank: 4 } : null, hyperparameters: { i } }),
+    );
+    // priority 11 breaks the CHECK constraint: the batch is refused, then each is retried alone.
+    const results = await Promise.allSettled([...inputs.slice(0, 6).map((i) => repo.create(i)), repo.create(job({ priority: 11 })), ...inputs.slice(6).map((i) => repo.create(i))]);
+    expect(results[6].status).toBe('rejected');
+    const created = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof repo.create>>>).value);
+    expect(created).toHaveLength(12);
+    created.forEach((c, i) => {
+      expect(c.kind).toBe('created');
+      expect(c.job).toMatchObject({ status: 'pending', priority: inputs[i].priority, tags: inputs[i].tags, last_seq: 1, created_by: 'ann@clara.local' });
+    });
+    // Stored as given (config NULL vs object, tags as text[]), each with exactly one 'created' event.
+    const rows = await ds.query(`SELECT id, config, tags, hyperparameters FROM training_jobs ORDER BY created_at, id`);
+    expect(rows).toHaveLength(12);
+    expect(rows.map((r: { id: string }) => r.id)).toEqual(created.map((c) => c.job.job_id));
+    expect(rows[3].config).toEqual({ rank: 4 });
+    expect(rows[0].config).toBeNull();
+    expect(rows[1].tags).toEqual(['odd', 'x']);
+    expect(rows.map((r: { hyperparameters: { i: number } }) => r.hyperparameters.i)).toEqual(inputs.map((_, i) => i));
+    for (const c of created) {
+      expect(await repo.events(c.job.job_id, 0, 10)).toEqual([expect.objectContaining({ seq: 1, type: 'created', status: 'pending' })]);
+    }
+    // The same through the batched statement itself (no bad row this time): all written, same order.
+    const second = await Promise.all(inputs.map((i) => repo.create(i)));
+    const secondRows = await ds.query(`SELECT id FROM training_jobs WHERE id = ANY($1::uuid[]) ORDER BY created_at, id`, [second.map((c) => c.job.job_id)]);
+    expect(secondRows.map((r: { id: string }) => r.id)).toEqual(second.map((c) => c.job.job_id));
+    for (const c of second) expect(await repo.events(c.job.job_id, 0, 10)).toEqual([expect.objectContaining({ seq: 1, type: 'created' })]);
+    await ds.query(`DELETE FROM training_jobs WHERE id = ANY($1::uuid[])`, [second.map((c) => c.job.job_id)]);
+    // FIFO within a priority, as if they had arrived one by one.
+    const claimed: string[] = [];
+    for (let i = 0; i < 12; i++) claimed.push((await repo.claimNext('w', 10_000))!.job.job_id);
+    const expected = created.map((c, i) => ({ id: c.job.job_id, p: inputs[i].priority, i })).sort((a, b) => b.p - a.p || a.i - b.i);
+    expect(claimed).toEqual(expected.map((e) => e.id));
+  });
 });
 
 describe('queue protocol', () => {
