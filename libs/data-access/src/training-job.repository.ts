@@ -147,6 +147,15 @@ interface PendingCreate {
   resolve: (outcome: CreateOutcome) => void;
   reject: (err: unknown) => void;
 }
+interface PendingRead {
+  id: string;
+  resolve: (job: TrainingJobView | null) => void;
+  reject: (err: unknown) => void;
+}
+const READ_BATCH_MAX = 256;
+const READ_BATCHES_IN_FLIGHT = 4;
+/** Only well-formed ids are batched: a malformed one keeps its own query (and its own error) as before. */
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CREATE_BATCH_MAX = 128;
 const CREATE_BATCHES_IN_FLIGHT = 4;
 
@@ -154,6 +163,9 @@ export class TrainingJobRepository {
   private pendingCreates: PendingCreate[] = [];
   private createBatchesInFlight = 0;
   private createFlushScheduled = false;
+  private pendingReads: PendingRead[] = [];
+  private readBatchesInFlight = 0;
+  private readFlushScheduled = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -295,9 +307,51 @@ export class TrainingJobRepository {
     return existing.request_hash === (options.requestHash ?? null) ? { kind: 'replayed', job } : { kind: 'key_conflict', job };
   }
 
-  async findById(id: string): Promise<TrainingJobView | null> {
+  /**
+   * Concurrent look-ups are answered by one `id = ANY(...)` query (a read issued after a write returns is in a
+   * later query, so it sees that write); one query per request was the main cost of GET under load.
+   */
+  findById(id: string): Promise<TrainingJobView | null> {
+    if (!UUID_TEXT.test(id)) return this.findOne(id);
+    return new Promise((resolve, reject) => {
+      this.pendingReads.push({ id, resolve, reject });
+      this.scheduleReadFlush();
+    });
+  }
+
+  private async findOne(id: string): Promise<TrainingJobView | null> {
     const [row] = await this.dataSource.query(`SELECT * FROM training_jobs WHERE id = $1`, [id]);
     return row ? toView(row) : null;
+  }
+
+  private scheduleReadFlush() {
+    if (this.readFlushScheduled || this.readBatchesInFlight >= READ_BATCHES_IN_FLIGHT || !this.pendingReads.length) return;
+    this.readFlushScheduled = true;
+    setImmediate(() => {
+      this.readFlushScheduled = false;
+      while (this.pendingReads.length && this.readBatchesInFlight < READ_BATCHES_IN_FLIGHT) {
+        const batch = this.pendingReads.splice(0, READ_BATCH_MAX);
+        this.readBatchesInFlight++;
+        void this.readBatch(batch).finally(() => {
+          this.readBatchesInFlight--;
+          this.scheduleReadFlush();
+        });
+      }
+    });
+  }
+
+  private async readBatch(batch: PendingRead[]): Promise<void> {
+    try {
+      const ids = [...new Set(batch.map((r) => r.id.toLowerCase()))];
+      const rows: JobRow[] = await this.dataSource.query(`SELECT * FROM training_jobs WHERE id = ANY($1::uuid[])`, [ids]);
+      const byId = new Map(rows.map((row) => [String(row.id).toLowerCase(), row]));
+      for (const r of batch) {
+        const row = byId.get(r.id.toLowerCase());
+        r.resolve(row ? toView(row) : null);
+      }
+    } catch (err) {
+      for (const r of batch) r.reject(err);
+    }
   }
 
   /** Newest first; `next_cursor` is null on the last page. */

@@ -120,6 +120,27 @@ describe('create, read, list', () => {
     const expected = created.map((c, i) => ({ id: c.job.job_id, p: inputs[i].priority, i })).sort((a, b) => b.p - a.p || a.i - b.i);
     expect(claimed).toEqual(expected.map((e) => e.id));
   });
+  it('concurrent reads by id are answered together, each with its own job or null', async () => {
+    await clear();
+    const a = (await repo.create(job({ tags: ['a'] }))).job;
+    const b = (await repo.create(job({ priority: 9 }))).job;
+    const missing = '00000000-0000-4000-8000-000000000000';
+    const [ra, rb, rm, rA, ra2] = await Promise.all([
+      repo.findById(a.job_id),
+      repo.findById(b.job_id),
+      repo.findById(missing),
+      repo.findById(a.job_id.toUpperCase()),
+      repo.findById(a.job_id),
+    ]);
+    expect(ra).toEqual(a);
+    expect(rb).toEqual(b);
+    expect(rm).toBeNull();
+    expect(rA).toEqual(a);
+    expect(ra2).toEqual(a);
+    // A read issued after a write returned sees it.
+    await repo.requestCancel(a.job_id, 'ann');
+    expect((await repo.findById(a.job_id))!.status).toBe('cancelled');
+  });
 });
 
 describe('queue protocol', () => {
