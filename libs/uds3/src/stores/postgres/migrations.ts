@@ -108,21 +108,5 @@ export class Uds3Initial1764130000000 implements MigrationInterface {
   }
 }
 
-/**
- * GIN index over only the title (weighted A; B and C for safety) lexemes of each chunk: keyword search ranks these
- * few candidates first and only scans every matching chunk when they cannot fill the top k (see keywordSearch).
- */
-export class Uds3KeywordTitleIndex1764140000000 implements MigrationInterface {
-  name = 'Uds3KeywordTitleIndex1764140000000';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query(`CREATE INDEX ds_chunks_tsv_weighted ON ds_chunks USING gin (ts_filter(tsv, '{a,b,c}'))`);
-  }
-
-  async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP INDEX IF EXISTS ds_chunks_tsv_weighted`);
-  }
-}
-
-export const UDS3_MIGRATIONS = [Uds3Initial1764130000000, Uds3KeywordTitleIndex1764140000000];
+export const UDS3_MIGRATIONS = [Uds3Initial1764130000000];
 export const UDS3_MIGRATIONS_TABLE = 'ds_migrations';

@@ -48,9 +48,6 @@ export interface ManifestEntry {
 
 export const DEFAULT_TS_CONFIGS: Record<string, string> = { de: 'german', en: 'english' };
 
-/** ts_rank of a chunk whose matching lexemes all weigh D (body text) stays below this (see keywordSearch). */
-const BODY_ONLY_RANK_BOUND = 0.1;
-
 export class PgMetadataStore {
   constructor(
     private readonly db: DataSource,
@@ -148,22 +145,8 @@ export class PgMetadataStore {
     return rows.map((r: { id: string; minhash: (string | number)[] }) => ({ id: r.id, minhash: r.minhash.map(Number) }));
   }
 
-  /**
-   * Full-text search: the query's words OR-ed, stemmed by every configured language, ranked by ts_rank.
-   *
-   * Exact top k in two stages. ts_rank (default weights D 0.1 … A 1.0, no normalisation) scores a chunk as the mean
-   * over the query's items of a per-item sum that stays below 0.1 when all of the item's positions weigh D (body text).
-   * So a chunk with no A/B/C-weighted (title) match scores below 0.1, and once the chunks with a title match fill the
-   * top k with scores above 0.1, no other chunk can enter it. Stage 1 ranks only those (a small, indexed set); stage 2,
-   * the full scan of every matching chunk, runs only when stage 1 cannot prove the top k.
-   */
+  /** Full-text search: the query's words OR-ed, stemmed by every configured language, ranked by ts_rank. */
   async keywordSearch(queryText: string, k: number, filter: SearchFilter): Promise<ScoredId[]> {
-    const weighted = await this.rankKeyword(queryText, k, filter, `ts_filter(c.tsv, '{a,b,c}')`);
-    if (weighted.length === k && weighted[k - 1].score > BODY_ONLY_RANK_BOUND) return weighted;
-    return this.rankKeyword(queryText, k, filter, 'c.tsv');
-  }
-
-  private async rankKeyword(queryText: string, k: number, filter: SearchFilter, matchOn: string): Promise<ScoredId[]> {
     const params: unknown[] = [queryText];
     const configs = [...new Set([...Object.values(this.tsConfigs), 'simple'])];
     const query = configs
@@ -175,7 +158,7 @@ export class PgMetadataStore {
     const rows = await this.db.query(
       `SELECT s.chunk_id, s.score FROM (
          SELECT c.id AS chunk_id, c.document_id, ts_rank(c.tsv, q.query) AS score
-         FROM (SELECT ${query} AS query) q, ds_chunks c WHERE ${matchOn} @@ q.query OFFSET 0) s
+         FROM (SELECT ${query} AS query) q, ds_chunks c WHERE c.tsv @@ q.query OFFSET 0) s
        JOIN ds_documents d ON d.id = s.document_id
        ${where(conditions)}
        ORDER BY s.score DESC, s.chunk_id LIMIT $${params.length}`,
