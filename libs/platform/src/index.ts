@@ -7,3 +7,4 @@ export * from './bus/create-bus.js';
 export * from './database/embedded-postgres.js';
 export * from './database/data-source.js';
 export * from './app-infrastructure.js';
+export * from './http/http-exception-json.js';

@@ -2,9 +2,9 @@
  * Every error leaves as JSON `{ statusCode, error, message, field? }`. UDS3 input errors → 400 naming the
  * field, unknown ids → 404, upload limits → 400 naming `files`; anything else is logged and answered 500.
  */
-import { ArgumentsHost, Catch, HttpException, HttpStatus, type ExceptionFilter } from '@nestjs/common';
+import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from '@clara/platform';
+import { httpExceptionJson, type Logger } from '@clara/platform';
 import { Uds3InputError, Uds3NotFoundError } from '@clara/uds3';
 
 export function httpStatusOf(err: unknown): number | undefined {
@@ -32,19 +32,12 @@ export class DatasetsExceptionFilter implements ExceptionFilter {
       return;
     }
     if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const body = exception.getResponse();
-      const payload =
-        typeof body === 'string'
-          ? { statusCode: status, error: HttpStatus[status] ?? 'Error', message: body }
-          : { statusCode: status, error: HttpStatus[status] ?? 'Error', ...(body as object) };
+      const { status, payload } = httpExceptionJson(exception);
       // multer's limit errors arrive as 413 PayloadTooLarge: the issue's contract is a 400 naming the field
       if (status === 413) {
-        res.status(400).json({ statusCode: 400, error: 'Bad Request', message: `files: ${(payload as { message?: string }).message ?? 'upload too large'}`, field: 'files' });
+        res.status(400).json({ statusCode: 400, error: 'Bad Request', message: `files: ${payload.message ?? 'upload too large'}`, field: 'files' });
         return;
       }
-      const message = (payload as { message?: unknown }).message;
-      if (Array.isArray(message)) (payload as { message: unknown }).message = message.join('; ');
       res.status(status).json(payload);
       return;
     }

@@ -7,12 +7,11 @@ import {
   BadRequestException,
   Catch,
   HttpException,
-  HttpStatus,
   type ExceptionFilter,
   type ValidationError,
 } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { isDatabaseUnavailable, type Logger } from '@clara/platform';
+import { httpExceptionJson, isDatabaseUnavailable, type Logger } from '@clara/platform';
 
 export interface FieldError {
   field: string;
@@ -56,14 +55,7 @@ export class JsonExceptionFilter implements ExceptionFilter {
     const req = host.switchToHttp().getRequest<Request>();
     if (res.headersSent) return;
     if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const body = exception.getResponse();
-      const payload =
-        typeof body === 'string'
-          ? { statusCode: status, error: HttpStatus[status] ?? 'Error', message: body }
-          : { statusCode: status, error: (body as { error?: string }).error ?? HttpStatus[status] ?? 'Error', ...(body as object) };
-      const message = (payload as { message?: unknown }).message;
-      if (Array.isArray(message)) (payload as { message: unknown }).message = message.join('; ');
+      const { status, payload } = httpExceptionJson(exception);
       res.status(status).json(payload);
       return;
     }
