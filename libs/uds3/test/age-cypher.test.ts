@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
 import { age } from '@electric-sql/pglite-age';
 import { cypher, inlineParams, type CypherQuery } from '../src/stores/neo4j/cypher.js';
+import { GRAPH_FIXTURE } from './contract.js';
 
 let db: PGlite;
 
@@ -27,25 +28,7 @@ describe('Neo4j adapter Cypher on Apache AGE', () => {
   });
   afterAll(async () => db?.close());
 
-  const nodes = [
-    { id: 'doc:d1', kind: 'document', label: 'D1' },
-    { id: 'doc:d2', kind: 'document', label: 'D2' },
-    { id: 'chunk:d1#0', kind: 'chunk', label: 'c1' },
-    { id: 'chunk:d1#1', kind: 'chunk', label: 'c1b' },
-    { id: 'chunk:d2#0', kind: 'chunk', label: 'c2' },
-    { id: 'cite:§ 35 BauGB', kind: 'entity', label: '§ 35 BauGB' },
-    { id: 'cite:§ 34 BauGB', kind: 'entity', label: '§ 34 BauGB' },
-    { id: 'law:BauGB', kind: 'law', label: 'BauGB' },
-  ];
-  const edges = [
-    { src: 'doc:d1', dst: 'chunk:d1#0', kind: 'HAS_CHUNK' },
-    { src: 'doc:d1', dst: 'chunk:d1#1', kind: 'HAS_CHUNK' },
-    { src: 'doc:d2', dst: 'chunk:d2#0', kind: 'HAS_CHUNK' },
-    { src: 'chunk:d1#0', dst: 'cite:§ 35 BauGB', kind: 'CITES' },
-    { src: 'chunk:d2#0', dst: 'cite:§ 34 BauGB', kind: 'CITES' },
-    { src: 'cite:§ 35 BauGB', dst: 'law:BauGB', kind: 'PART_OF' },
-    { src: 'cite:§ 34 BauGB', dst: 'law:BauGB', kind: 'PART_OF' },
-  ];
+  const { nodes, edges } = GRAPH_FIXTURE;
 
   it('MERGEs nodes and edges idempotently and counts degrees', async () => {
     expect(await run(cypher.upsertNodes(nodes), ['written'])).toEqual([{ written: nodes.length }]);

@@ -120,9 +120,9 @@ export function vectorStoreContract(store: () => VectorStore) {
   });
 }
 
-export function graphStoreContract(store: () => GraphStore) {
-  // d1: chunk c1 cites § 35 BauGB; d2: chunk c2 cites § 34 BauGB (same law → 3 hops from § 35); c3 mentions "hub"
-  const nodes: GraphNode[] = [
+// d1: chunk c1 cites § 35 BauGB; d2: chunk c2 cites § 34 BauGB (same law → 3 hops from § 35); c3 mentions "hub"
+export const GRAPH_FIXTURE: { nodes: GraphNode[]; edges: GraphEdge[] } = {
+  nodes: [
     { id: 'doc:d1', kind: 'document', label: 'D1' },
     { id: 'doc:d2', kind: 'document', label: 'D2' },
     { id: 'chunk:d1#0', kind: 'chunk', label: 'c1' },
@@ -131,8 +131,8 @@ export function graphStoreContract(store: () => GraphStore) {
     { id: 'cite:§ 35 BauGB', kind: 'entity', label: '§ 35 BauGB' },
     { id: 'cite:§ 34 BauGB', kind: 'entity', label: '§ 34 BauGB' },
     { id: 'law:BauGB', kind: 'law', label: 'BauGB' },
-  ];
-  const edges: GraphEdge[] = [
+  ],
+  edges: [
     { src: 'doc:d1', dst: 'chunk:d1#0', kind: 'HAS_CHUNK' },
     { src: 'doc:d1', dst: 'chunk:d1#1', kind: 'HAS_CHUNK' },
     { src: 'doc:d2', dst: 'chunk:d2#0', kind: 'HAS_CHUNK' },
@@ -140,7 +140,11 @@ export function graphStoreContract(store: () => GraphStore) {
     { src: 'chunk:d2#0', dst: 'cite:§ 34 BauGB', kind: 'CITES' },
     { src: 'cite:§ 35 BauGB', dst: 'law:BauGB', kind: 'PART_OF' },
     { src: 'cite:§ 34 BauGB', dst: 'law:BauGB', kind: 'PART_OF' },
-  ];
+  ],
+};
+
+export function graphStoreContract(store: () => GraphStore) {
+  const { nodes, edges } = GRAPH_FIXTURE;
 
   it('scores chunks by proximity to the seed entities', async () => {
     const s = store();
