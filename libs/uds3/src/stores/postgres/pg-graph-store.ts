@@ -5,6 +5,7 @@
 import type { DataSource } from 'typeorm';
 import type { GraphEdge, GraphNode, ScoredId } from '../../model.js';
 import type { GraphStore } from '../interfaces.js';
+import { CHUNK, proximityTopK } from '../graph-ranking.js';
 
 export class PgGraphStore implements GraphStore {
   readonly kind = 'postgres';
@@ -40,31 +41,39 @@ export class PgGraphStore implements GraphStore {
     });
   }
 
+  /**
+   * Breadth-first walk from each seed over the entity graph; a chunk scores Σ over seeds of 1 / (its distance
+   * from that seed). Chunks are end points (the walk does not continue through them, or every shared common word
+   * would connect everything), and hubs (more than `maxFanout` edges) are reached but not expanded. A hub seed (a
+   * very common query word) is dropped: like a stop-word it says little.
+   *
+   * Exact top `limit`, computed lazily: the walk over entity nodes is small, but their chunk end points are not
+   * (a citation → its law → the law's 120 citations → 30,000 chunks at 100,000 chunks). Near layers are enumerated;
+   * deeper layers are only tested for the chunks that can still reach the top, and enumerated only when an
+   * unseen chunk could (see `rank`). Chunk nodes are recognised by their id prefix, which carries the chunk id.
+   */
   async expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]> {
-    if (!seedIds.length) return [];
-    // walk(node, seed, depth): breadth-first from each seed over the entity graph. Chunks are end points (the walk
-    // does not continue through them, or every shared common word would connect everything), and hubs are
-    // reached but not expanded further. A hub seed (a very common query word) is dropped: like a stop-word it
-    // says little, and scoring its thousands of chunks dominated graph latency in bench/search.
-    const rows = await this.db.query(
-      `WITH RECURSIVE walk(node, seed, depth) AS (
-         SELECT n.id, n.id, 0 FROM ds_graph_nodes n WHERE n.id = ANY($1::text[]) AND n.degree <= $3
-         UNION
-         SELECT e.dst, w.seed, w.depth + 1
-         FROM walk w
-         JOIN ds_graph_nodes wn ON wn.id = w.node
-         JOIN ds_graph_edges e ON e.src = w.node
-         WHERE w.depth < $2 AND (w.depth = 0 OR (wn.degree <= $3 AND wn.kind <> 'chunk'))
-       ),
-       nearest AS (
-         SELECT w.node, w.seed, min(w.depth) AS depth FROM walk w JOIN ds_graph_nodes n ON n.id = w.node AND n.kind = 'chunk'
-         GROUP BY w.node, w.seed
-       )
-       SELECT substr(node, 7) AS chunk_id, sum(1.0 / depth) AS score FROM nearest GROUP BY node
-       ORDER BY score DESC, node LIMIT $4`,
-      [seedIds, hops, maxFanout, limit],
-    );
-    return rows.map((r: { chunk_id: string; score: number }) => ({ chunk_id: r.chunk_id, score: Number(r.score) }));
+    const seeds: { id: string; degree: number }[] = seedIds.length
+      ? await this.db.query(
+          `SELECT id, degree FROM ds_graph_nodes WHERE id = ANY($1::text[]) AND degree <= $2 AND id NOT LIKE '${CHUNK}%' ORDER BY id`,
+          [[...new Set(seedIds)], maxFanout],
+        )
+      : [];
+    return proximityTopK(seeds, hops, limit, {
+      entityNeighbours: (nodes) =>
+        this.db.query(
+          `SELECT e.src, e.dst, n.degree FROM ds_graph_edges e JOIN ds_graph_nodes n ON n.id = e.dst
+           WHERE e.src = ANY($1::text[]) AND e.dst NOT LIKE '${CHUNK}%' AND n.degree <= $2`,
+          [nodes, maxFanout],
+        ),
+      chunksOf: (nodes) =>
+        this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst LIKE '${CHUNK}%'`, [nodes]),
+      linksBetween: (chunks, nodes) =>
+        this.db.query(`SELECT dst AS src, src AS dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst = ANY($2::text[])`, [
+          chunks,
+          nodes,
+        ]),
+    });
   }
 
   async deleteDocuments(documentIds: string[]): Promise<void> {

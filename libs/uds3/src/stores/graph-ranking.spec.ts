@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import type { ScoredId } from '../model.js';
+import { CHUNK, proximityTopK, type GraphLinks } from './graph-ranking.js';
+
+/** A random corpus-shaped graph: chunks linked to keywords and citations, citations to laws; undirected. */
+function randomGraph(seed: number, chunks: number) {
+  let x = seed;
+  const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const adj = new Map<string, Set<string>>();
+  const link = (a: string, b: string) => {
+    for (const [p, q] of [[a, b], [b, a]]) {
+      if (!adj.has(p)) adj.set(p, new Set());
+      adj.get(p)!.add(q);
+    }
+  };
+  for (let c = 0; c < chunks; c++) {
+    const chunk = `${CHUNK}c${String(c).padStart(4, '0')}`;
+    for (let k = 0, n = 1 + Math.floor(rnd() * 4); k < n; k++) link(chunk, `kw:${Math.floor(rnd() ** 2 * 40)}`);
+    if (rnd() < 0.5) {
+      const law = Math.floor(rnd() * 3);
+      const cite = `cite:${law}.${Math.floor(rnd() * 12)}`;
+      link(chunk, cite);
+      link(cite, `law:${law}`);
+    }
+    if (rnd() < 0.1) link(chunk, `doc:${c % 7}`);
+  }
+  return { adj, rnd };
+}
+
+/** The definition, walked naively: BFS per seed through non-hub entity nodes, chunks are end points. */
+function bruteForce(adj: Map<string, Set<string>>, seeds: string[], hops: number, limit: number, maxFanout: number): ScoredId[] {
+  const degree = (n: string) => adj.get(n)?.size ?? 0;
+  const total = new Map<string, number>();
+  for (const seed of new Set(seeds)) {
+    if (!adj.has(seed) || seed.startsWith(CHUNK) || degree(seed) > maxFanout) continue;
+    const dist = new Map([[seed, 0]]);
+    let frontier = [seed];
+    for (let d = 1; d <= hops; d++) {
+      const next: string[] = [];
+      for (const n of frontier) {
+        if (n.startsWith(CHUNK) || (d > 1 && degree(n) > maxFanout)) continue;
+        for (const m of adj.get(n)!) if (!dist.has(m)) dist.set(m, d) && next.push(m);
+      }
+      frontier = next;
+    }
+    for (const [n, d] of dist) if (n.startsWith(CHUNK)) total.set(n, (total.get(n) ?? 0) + 1 / d);
+  }
+  return [...total]
+    .map(([n, score]) => ({ chunk_id: n.slice(CHUNK.length), score }))
+    .sort((a, b) => b.score - a.score || (a.chunk_id < b.chunk_id ? -1 : 1))
+    .slice(0, limit);
+}
+
+function inMemoryLinks(adj: Map<string, Set<string>>, maxFanout: number, calls: string[]): GraphLinks {
+  const edges = (from: string[], keep: (dst: string) => boolean) =>
+    from.flatMap((src) => [...(adj.get(src) ?? [])].filter(keep).map((dst) => ({ src, dst })));
+  return {
+    entityNeighbours: async (nodes) => {
+      calls.push('entityNeighbours');
+      return edges(nodes, (d) => !d.startsWith(CHUNK) && adj.get(d)!.size <= maxFanout).map((e) => ({ ...e, degree: adj.get(e.dst)!.size }));
+    },
+    chunksOf: async (nodes) => {
+      calls.push('chunksOf');
+      return edges(nodes, (d) => d.startsWith(CHUNK));
+    },
+    linksBetween: async (chunks, nodes) => {
+      calls.push('linksBetween');
+      const wanted = new Set(nodes);
+      return edges(chunks, (d) => wanted.has(d)).map((e) => ({ src: e.dst, dst: e.src }));
+    },
+  };
+}
+
+describe('proximityTopK', () => {
+  it('equals the brute-force walk on random graphs, for every enumeration budget', async () => {
+    const paths = new Set<string>();
+    for (let g = 1; g <= 6; g++) {
+      const { adj, rnd } = randomGraph(g, 300);
+      const entities = [...adj.keys()].filter((n) => !n.startsWith(CHUNK));
+      for (let q = 0; q < 25; q++) {
+        const seeds = Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => entities[Math.floor(rnd() * entities.length)]);
+        if (rnd() < 0.2) seeds.push('kw:unknown');
+        const hops = 1 + Math.floor(rnd() * 4);
+        const limit = 1 + Math.floor(rnd() * 40);
+        const maxFanout = [5, 40, 1000][Math.floor(rnd() * 3)];
+        const expected = bruteForce(adj, seeds, hops, limit, maxFanout);
+        const seedRows = [...new Set(seeds)]
+          .filter((s) => adj.has(s) && adj.get(s)!.size <= maxFanout)
+          .sort()
+          .map((id) => ({ id, degree: adj.get(id)!.size }));
+        for (const budget of [0, 60, 100_000]) {
+          const calls: string[] = [];
+          const got = await proximityTopK(seedRows, hops, limit, inMemoryLinks(adj, maxFanout, calls), budget);
+          expect(got.map((h) => h.chunk_id)).toEqual(expected.map((h) => h.chunk_id));
+          got.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i].score, 12));
+          paths.add(calls.filter((c) => c !== 'entityNeighbours').join(','));
+        }
+      }
+    }
+    // all three ways out were taken: full enumeration, pruned by membership tests, and the fallback
+    expect(paths).toContain('chunksOf');
+    expect(paths).toContain('chunksOf,linksBetween');
+    expect(paths).toContain('chunksOf,linksBetween,chunksOf');
+  });
+
+  it('reads a far layer only for the chunks that can still reach the top', async () => {
+    // seed kw:k reaches 3 chunks directly; seed cite:1, through its law and cite:2, reaches 51 chunks at distance 3
+    const adj = new Map<string, Set<string>>();
+    const link = (a: string, b: string) => {
+      for (const [p, q] of [[a, b], [b, a]]) (adj.get(p) ?? adj.set(p, new Set()).get(p)!).add(q);
+    };
+    for (const c of ['x1', 'x2', 'x3']) link(`${CHUNK}${c}`, 'kw:k');
+    link('cite:1', 'law:L');
+    link('cite:2', 'law:L');
+    for (let i = 0; i < 50; i++) link(`${CHUNK}y${i}`, 'cite:2');
+    link(`${CHUNK}x2`, 'cite:2');
+    const calls: string[] = [];
+    const got = await proximityTopK([{ id: 'cite:1', degree: 1 }, { id: 'kw:k', degree: 3 }], 3, 2, inMemoryLinks(adj, 100, calls), 10);
+    expect(got.map((h) => h.chunk_id)).toEqual(['x2', 'x1']);
+    expect(got[0].score).toBeCloseTo(1 + 1 / 3, 12);
+    // the 50 chunks of cite:2 were never listed: only x1..x3 were asked whether they touch it
+    expect(calls).toEqual(['entityNeighbours', 'entityNeighbours', 'chunksOf', 'linksBetween']);
+  });
+
+  it('enumerates a far layer when a chunk it has not seen can still win', async () => {
+    // x1, x2 are 1 hop from seed kw:k; z is 3 hops from each of four citation seeds (via their law): 4/3
+    const adj = new Map<string, Set<string>>();
+    const link = (a: string, b: string) => {
+      for (const [p, q] of [[a, b], [b, a]]) (adj.get(p) ?? adj.set(p, new Set()).get(p)!).add(q);
+    };
+    link(`${CHUNK}x1`, 'kw:k');
+    link(`${CHUNK}x2`, 'kw:k');
+    for (const c of ['c1', 'c2', 'c3', 'c4']) link(`cite:${c}`, 'law:L');
+    link('cite:z', 'law:L');
+    link(`${CHUNK}z`, 'cite:z');
+    const seeds = [1, 2, 3, 4].map((i) => ({ id: `cite:c${i}`, degree: 1 })).concat({ id: 'kw:k', degree: 2 });
+    const calls: string[] = [];
+    const got = await proximityTopK(seeds, 3, 2, inMemoryLinks(adj, 100, calls), 8);
+    expect(got.map((h) => h.chunk_id)).toEqual(['z', 'x1']);
+    expect(got[0].score).toBeCloseTo(4 / 3, 12);
+    expect(calls.slice(-3)).toEqual(['chunksOf', 'linksBetween', 'chunksOf']);
+  });
+});
