@@ -39,7 +39,11 @@ function bruteForce(adj: Map<string, Set<string>>, seeds: string[], hops: number
       const next: string[] = [];
       for (const n of frontier) {
         if (n.startsWith(CHUNK) || (d > 1 && degree(n) > maxFanout)) continue;
-        for (const m of adj.get(n)!) if (!dist.has(m)) dist.set(m, d) && next.push(m);
+        for (const m of adj.get(n)!) {
+          if (dist.has(m)) continue;
+          dist.set(m, d);
+          next.push(m);
+        }
       }
       frontier = next;
     }
