@@ -3,6 +3,7 @@
  * `migrationsTableName` is `ds_migrations` (see `uds3DataSourceOptions`), so they never mix with other services'.
  */
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { buildKeywordSegments } from './keyword-index.js';
 
 export class Uds3Initial1764130000000 implements MigrationInterface {
   name = 'Uds3Initial1764130000000';
@@ -108,5 +109,54 @@ export class Uds3Initial1764130000000 implements MigrationInterface {
   }
 }
 
-export const UDS3_MIGRATIONS = [Uds3Initial1764130000000];
+/**
+ * BM25 keyword index (see keyword-index.ts): chunks get a dense number `no` and the ingest segment they belong to;
+ * postings and segment statistics live in their own tables. Existing chunks are numbered and indexed in
+ * segments of 1,000 (oldest first). The GIN index on `tsv` goes: nothing queries it any more.
+ */
+export class Uds3KeywordIndex1764200000000 implements MigrationInterface {
+  name = 'Uds3KeywordIndex1764200000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE SEQUENCE ds_chunks_no_seq AS integer`);
+    await q.query(`ALTER TABLE ds_chunks ADD COLUMN no integer, ADD COLUMN kw_segment bigint`);
+    await q.query(`UPDATE ds_chunks c SET no = o.no
+      FROM (SELECT id, nextval('ds_chunks_no_seq') AS no FROM (SELECT id FROM ds_chunks ORDER BY document_id, seq) s) o WHERE o.id = c.id`);
+    await q.query(`ALTER TABLE ds_chunks ALTER COLUMN no SET DEFAULT nextval('ds_chunks_no_seq'), ALTER COLUMN no SET NOT NULL`);
+    await q.query(`ALTER SEQUENCE ds_chunks_no_seq OWNED BY ds_chunks.no`);
+    await q.query(`CREATE UNIQUE INDEX ds_chunks_no ON ds_chunks (no)`);
+    await q.query(`CREATE INDEX ds_chunks_kw_segment ON ds_chunks (kw_segment)`);
+    await q.query(`CREATE SEQUENCE ds_kw_segment_seq`);
+    // avgdl: the average chunk length the segment's impacts were computed with (the index's, when it was built)
+    await q.query(`CREATE TABLE ds_kw_segments (
+      id bigint PRIMARY KEY,
+      chunk_count integer NOT NULL,
+      total_len bigint NOT NULL,
+      avgdl double precision NOT NULL)`);
+    await q.query(`CREATE TABLE ds_kw_postings (
+      term text NOT NULL,
+      segment bigint NOT NULL,
+      df integer NOT NULL,
+      postings bytea NOT NULL,
+      PRIMARY KEY (term, segment))`);
+    await q.query(`CREATE INDEX ds_kw_postings_segment ON ds_kw_postings (segment)`);
+    // packed ints and floats do not compress: store out of line without trying pglz
+    await q.query(`ALTER TABLE ds_kw_postings ALTER COLUMN postings SET STORAGE EXTERNAL`);
+    await q.query(`DROP INDEX IF EXISTS ds_chunks_tsv`);
+    await q.query(`UPDATE ds_chunks SET kw_segment = (no - 1) / 1000 + 1`);
+    const [{ segments }] = await q.query(`SELECT coalesce(max(kw_segment), 0)::int AS segments FROM ds_chunks`);
+    if (segments > 0) await q.query(`SELECT setval('ds_kw_segment_seq', $1)`, [segments]);
+    for (let s = 1; s <= segments; s++) await buildKeywordSegments(q, [s]);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP TABLE IF EXISTS ds_kw_postings`);
+    await q.query(`DROP TABLE IF EXISTS ds_kw_segments`);
+    await q.query(`DROP SEQUENCE IF EXISTS ds_kw_segment_seq`);
+    await q.query(`ALTER TABLE ds_chunks DROP COLUMN IF EXISTS kw_segment, DROP COLUMN IF EXISTS no`);
+    await q.query(`CREATE INDEX IF NOT EXISTS ds_chunks_tsv ON ds_chunks USING gin (tsv)`);
+  }
+}
+
+export const UDS3_MIGRATIONS = [Uds3Initial1764130000000, Uds3KeywordIndex1764200000000];
 export const UDS3_MIGRATIONS_TABLE = 'ds_migrations';

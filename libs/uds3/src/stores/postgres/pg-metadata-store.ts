@@ -4,6 +4,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Chunk, IndexedChunk, ScoredId, SearchFilter, StoredDocument } from '../../model.js';
+import { buildKeywordSegments, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
 import { filterConditions, tsConfigFor, where } from './sql.js';
 
 export interface DocumentBatchEntry {
@@ -54,6 +55,8 @@ export class PgMetadataStore {
     private readonly tsConfigs: Record<string, string> = DEFAULT_TS_CONFIGS,
   ) {}
 
+  private readonly accumulator = new ScoreAccumulator();
+
   transaction<T>(work: (em: EntityManager) => Promise<T>): Promise<T> {
     return this.db.transaction(work);
   }
@@ -62,7 +65,10 @@ export class PgMetadataStore {
   async writeDocuments(em: EntityManager, batch: DocumentBatchEntry[]): Promise<void> {
     if (!batch.length) return;
     const ids = batch.map((b) => b.doc.id);
+    // replaced documents' chunks leave their keyword-index segments, which are rebuilt below
+    const touched = await this.segmentsOf(em, ids);
     await em.query(`DELETE FROM ds_documents WHERE id = ANY($1::text[])`, [ids]);
+    const [{ segment }] = await em.query(`SELECT nextval('ds_kw_segment_seq')::text AS segment`);
     const col = <T>(f: (b: DocumentBatchEntry) => T) => batch.map(f);
     await em.query(
       `INSERT INTO ds_documents (id, title, domain, document_type, source, language, metadata, content_hash, token_count,
@@ -94,9 +100,9 @@ export class PgMetadataStore {
     for (let i = 0; i < chunks.length; i += 2000) {
       const part = chunks.slice(i, i + 2000);
       await em.query(
-        `INSERT INTO ds_chunks (id, document_id, seq, content, content_hash, token_count, tsv)
+        `INSERT INTO ds_chunks (id, document_id, seq, content, content_hash, token_count, tsv, kw_segment)
          SELECT u.id, u.document_id, u.seq, u.content, u.content_hash, u.token_count,
-           setweight(to_tsvector(u.cfg::regconfig, u.title), 'A') || to_tsvector(u.cfg::regconfig, u.content)
+           setweight(to_tsvector(u.cfg::regconfig, u.title), 'A') || to_tsvector(u.cfg::regconfig, u.content), $9::bigint
          FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[])
            AS u(id, document_id, seq, content, content_hash, token_count, cfg, title)`,
         [
@@ -108,6 +114,7 @@ export class PgMetadataStore {
           part.map((x) => x.c.token_count),
           part.map((x) => tsConfigFor(x.doc.language, this.tsConfigs)),
           part.map((x) => (x.c.seq === 0 ? x.doc.title : '')),
+          segment,
         ],
       );
       await em.query(
@@ -122,6 +129,16 @@ export class PgMetadataStore {
         [bands.map((x) => x[0]), bands.map((x) => x[1])],
       );
     }
+    await buildKeywordSegments(em, [segment, ...touched]);
+  }
+
+  /** The keyword-index segments holding the documents' chunks. */
+  private async segmentsOf(em: EntityManager, documentIds: string[]): Promise<string[]> {
+    const rows: { segment: string }[] = await em.query(
+      `SELECT DISTINCT kw_segment::text AS segment FROM ds_chunks WHERE document_id = ANY($1::text[]) AND kw_segment IS NOT NULL`,
+      [documentIds],
+    );
+    return rows.map((r) => r.segment);
   }
 
   async existingDocumentIds(ids: string[]): Promise<string[]> {
@@ -130,8 +147,12 @@ export class PgMetadataStore {
   }
 
   async deleteDocuments(ids: string[]): Promise<number> {
-    const rows = await this.db.query(`DELETE FROM ds_documents WHERE id = ANY($1::text[]) RETURNING id`, [ids]);
-    return (Array.isArray(rows[0]) ? rows[0] : rows).length;
+    return this.db.transaction(async (em) => {
+      const touched = await this.segmentsOf(em, ids);
+      const rows = await em.query(`DELETE FROM ds_documents WHERE id = ANY($1::text[]) RETURNING id`, [ids]);
+      await buildKeywordSegments(em, touched);
+      return (Array.isArray(rows[0]) ? rows[0] : rows).length;
+    });
   }
 
   /** Documents sharing at least one LSH bucket, with their signatures. */
@@ -145,26 +166,47 @@ export class PgMetadataStore {
     return rows.map((r: { id: string; minhash: (string | number)[] }) => ({ id: r.id, minhash: r.minhash.map(Number) }));
   }
 
-  /** Full-text search: the query's words OR-ed, stemmed by every configured language, ranked by ts_rank. */
+  /**
+   * Keyword search, BM25 over the keyword index (keyword-index.ts), exact top k. The query's lexemes come from
+   * every configured text-search config plus 'simple' (any of them may match: the query's language is unknown).
+   * One round trip fetches their postings and the index size; scores are summed here; then the best chunks are
+   * resolved to ids through the filter in growing batches until k pass (deleted or filtered chunks are skipped).
+   */
   async keywordSearch(queryText: string, k: number, filter: SearchFilter): Promise<ScoredId[]> {
-    const params: unknown[] = [queryText];
     const configs = [...new Set([...Object.values(this.tsConfigs), 'simple'])];
-    const query = configs
-      .map((c) => `replace(plainto_tsquery('${c}', $1)::text, ' & ', ' | ')::tsquery`)
-      .join(' || ');
-    const conditions = filterConditions(filter, params);
-    params.push(k);
-    // Rank in a fenced subquery (OFFSET 0) so the sort carries ids and scores, not the tsvectors.
-    const rows = await this.db.query(
-      `SELECT s.chunk_id, s.score FROM (
-         SELECT c.id AS chunk_id, c.document_id, ts_rank(c.tsv, q.query) AS score
-         FROM (SELECT ${query} AS query) q, ds_chunks c WHERE c.tsv @@ q.query OFFSET 0) s
-       JOIN ds_documents d ON d.id = s.document_id
-       ${where(conditions)}
-       ORDER BY s.score DESC, s.chunk_id LIMIT $${params.length}`,
-      params,
+    // = ANY(ARRAY(…)): one index scan on the primary key (an IN-join was planned as a hash join over the whole table)
+    const rows: (PostingsRow & { n: string })[] = await this.db.query(
+      `SELECT p.term, p.df, p.postings, (SELECT coalesce(sum(chunk_count), 0) FROM ds_kw_segments)::text AS n
+       FROM ds_kw_postings p
+       WHERE p.term = ANY(ARRAY(SELECT x.lexeme FROM unnest($2::regconfig[]) AS cfg(c), unnest(to_tsvector(cfg.c, $1)) x))`,
+      [queryText, configs],
     );
-    return rows.map((r: { chunk_id: string; score: number }) => ({ chunk_id: r.chunk_id, score: Number(r.score) }));
+    if (!rows.length || k <= 0) return [];
+    this.accumulator.addAll(rows, Number(rows[0].n));
+    const ranking = this.accumulator.take();
+    const params: unknown[] = [];
+    const conditions = filterConditions(filter, params);
+    const from = conditions.length ? `ds_chunks c JOIN ds_documents d ON d.id = c.document_id` : `ds_chunks c`;
+    params.push(null);
+    const noParam = `$${params.length}`;
+    const out: ScoredId[] = [];
+    // a filter may reject most chunks: ask for more at once then, and four times more each round
+    let batch = conditions.length ? 4 * k : k + 8;
+    while (out.length < k && ranking.remaining > 0) {
+      const next = ranking.next(batch);
+      params[params.length - 1] = next.map((x) => x.no);
+      const found: { no: number; id: string }[] = await this.db.query(
+        `SELECT c.no, c.id FROM ${from} ${where([`c.no = ANY(${noParam}::int[])`, ...conditions])}`,
+        params,
+      );
+      const ids = new Map(found.map((r) => [Number(r.no), r.id]));
+      for (const x of next) {
+        const id = ids.get(x.no);
+        if (id !== undefined && out.length < k) out.push({ chunk_id: id, score: x.score });
+      }
+      batch *= 4;
+    }
+    return out;
   }
 
   /** The chunks among `ids` that pass the filter, with their documents' fields. */

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { BM25_B, BM25_K1, bm25Idf, bm25Impact, POSTING_BYTES, Ranking, ScoreAccumulator } from './keyword-index.js';
+
+let seed = 99;
+const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+
+/** Packs (no, impact) pairs the way PostgreSQL's int4send || float4send does (big-endian), inside a larger buffer. */
+function pack(pairs: [number, number][]): Uint8Array {
+  const buf = new ArrayBuffer(pairs.length * POSTING_BYTES + 16);
+  const view = new DataView(buf, 8, pairs.length * POSTING_BYTES);
+  pairs.forEach(([no, w], i) => {
+    view.setInt32(i * POSTING_BYTES, no);
+    view.setFloat32(i * POSTING_BYTES + 4, w);
+  });
+  return new Uint8Array(buf, 8, pairs.length * POSTING_BYTES);
+}
+
+describe('BM25 formulas', () => {
+  it('impact: tf (k1+1) / (tf + k1 (1 − b + b dl/avgdl)), saturating at k1 + 1', () => {
+    for (const [tf, dl, avgdl] of [[1, 10, 10], [3, 5, 20], [7, 40, 12]]) {
+      const norm = BM25_K1 * (1 - BM25_B + (BM25_B * dl) / avgdl);
+      expect(bm25Impact(tf, dl, avgdl)).toBeCloseTo((tf * (BM25_K1 + 1)) / (tf + norm), 12);
+    }
+    expect(bm25Impact(1e9, 10, 10)).toBeCloseTo(BM25_K1 + 1, 6);
+    // longer chunks weigh a term occurrence less; more occurrences weigh more
+    expect(bm25Impact(2, 30, 10)).toBeLessThan(bm25Impact(2, 10, 10));
+    expect(bm25Impact(3, 10, 10)).toBeGreaterThan(bm25Impact(2, 10, 10));
+  });
+
+  it('idf: ln(1 + (N − df + 0.5)/(df + 0.5)), positive and falling with df', () => {
+    expect(bm25Idf(1000, 10)).toBeCloseTo(Math.log(1 + 990.5 / 10.5), 12);
+    expect(bm25Idf(1000, 1000)).toBeGreaterThan(0);
+    expect(bm25Idf(1000, 500)).toBeLessThan(bm25Idf(1000, 50));
+  });
+});
+
+describe('ScoreAccumulator', () => {
+  it('sums idf · impact per chunk like a plain map, across segments of the same term, and starts clean on reuse', () => {
+    const acc = new ScoreAccumulator();
+    for (let round = 0; round < 3; round++) {
+      const n = 5000;
+      const rows = Array.from({ length: 12 }, (_, i) => {
+        const nos = [...new Set(Array.from({ length: 1 + Math.floor(rnd() * 400) }, () => Math.floor(rnd() * 70_000)))].sort((a, b) => a - b);
+        return { term: `t${i % 5}`, df: nos.length, pairs: nos.map((no) => [no, Math.fround(rnd() * 2.2)] as [number, number]) };
+      });
+      const df = new Map<string, number>();
+      for (const r of rows) df.set(r.term, (df.get(r.term) ?? 0) + r.df);
+      const want = new Map<number, number>();
+      for (const r of rows) {
+        const idf = Math.log(1 + (n - df.get(r.term)! + 0.5) / (df.get(r.term)! + 0.5));
+        for (const [no, w] of r.pairs) want.set(no, (want.get(no) ?? 0) + idf * w);
+      }
+      acc.addAll(rows.map((r) => ({ term: r.term, df: r.df, postings: pack(r.pairs) })), n);
+      const ranking = acc.take();
+      expect(ranking.remaining).toBe(want.size);
+      const got = new Map(ranking.next(1e9).map((x) => [x.no, x.score]));
+      expect(got.size).toBe(want.size);
+      for (const [no, s] of want) expect(got.get(no)).toBeCloseTo(s, 9);
+    }
+  });
+});
+
+describe('Ranking', () => {
+  it('hands out chunks in score order (ties by no), batch by batch, each exactly once', () => {
+    const n = 3000;
+    const nos = Int32Array.from({ length: n }, (_, i) => i * 3 + 1);
+    // few distinct scores: many ties
+    const scores = Float64Array.from({ length: n }, () => Math.floor(rnd() * 50) / 7);
+    const want = [...nos.keys()].sort((a, b) => scores[b] - scores[a] || nos[a] - nos[b]).map((i) => nos[i]);
+    const ranking = new Ranking(nos, scores);
+    const got: number[] = [];
+    for (let m = 1; ranking.remaining > 0; m *= 3) got.push(...ranking.next(m).map((x) => x.no));
+    expect(got).toEqual(want);
+    expect(ranking.next(5)).toEqual([]);
+    expect(new Ranking(new Int32Array(0), new Float64Array(0)).next(3)).toEqual([]);
+  });
+});

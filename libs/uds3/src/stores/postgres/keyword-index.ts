@@ -1,0 +1,205 @@
+/**
+ * BM25 keyword index kept in PostgreSQL (tables ds_kw_segments, ds_kw_postings; see migrations.ts).
+ *
+ * PostgreSQL full-text search still analyses the text (each chunk's `tsv`); ranking no longer reads the
+ * tsvectors: every ingest batch is one segment whose postings (per term: chunk `no` + precomputed BM25 term
+ * impact, packed big-endian int4 + float4) are built in SQL from the chunks' tsvectors. A query fetches the
+ * postings rows of its lexemes, and scoring is done here: score(chunk) = Σ_terms idf(term) · impact(term, chunk),
+ * exact over the whole index.
+ */
+
+/** BM25 parameters (the usual defaults). */
+export const BM25_K1 = 1.2;
+export const BM25_B = 0.75;
+/** Bytes per posting: int4 chunk no + float4 impact. */
+export const POSTING_BYTES = 8;
+
+/** BM25 idf (the non-negative Lucene form): ln(1 + (N − df + 0.5) / (df + 0.5)). */
+export function bm25Idf(n: number, df: number): number {
+  return Math.log(1 + (n - df + 0.5) / (df + 0.5));
+}
+
+/**
+ * BM25 term impact for term frequency `tf` in a chunk of length `dl`, given the average length `avgdl`.
+ * `tf` counts title positions (weight 'A') twice, `dl` is the sum of those counts over the chunk.
+ */
+export function bm25Impact(tf: number, dl: number, avgdl: number, k1 = BM25_K1, b = BM25_B): number {
+  return (tf * (k1 + 1)) / (tf + k1 * (1 - b + (b * dl) / avgdl));
+}
+
+/** Postings of one term in one segment, as read from ds_kw_postings. */
+export interface PostingsRow {
+  term: string;
+  df: number;
+  postings: Uint8Array;
+}
+
+/**
+ * Sums idf · impact per chunk `no`. Scores live in a dense Float64Array indexed by `no` (grown on demand) with
+ * the list of touched slots, so adding is one array access, and `take` resets only the touched slots; one
+ * instance is reused across queries (use it synchronously: accumulate then take, no await in between).
+ */
+export class ScoreAccumulator {
+  private scores = new Float64Array(1024);
+  private seen = new Uint8Array(1024);
+  private touched = new Int32Array(1024);
+  private count = 0;
+
+  /** Adds every posting of `rows` (all rows of the query's terms), idf from df summed over each term's segments. */
+  addAll(rows: PostingsRow[], n: number): void {
+    const df = new Map<string, number>();
+    for (const r of rows) df.set(r.term, (df.get(r.term) ?? 0) + Number(r.df));
+    for (const r of rows) this.add(r.postings, bm25Idf(n, df.get(r.term)!));
+  }
+
+  add(postings: Uint8Array, weight: number): void {
+    const view = new DataView(postings.buffer, postings.byteOffset, postings.byteLength);
+    const end = postings.byteLength - (postings.byteLength % POSTING_BYTES);
+    for (let o = 0; o < end; o += POSTING_BYTES) {
+      const no = view.getInt32(o);
+      if (no >= this.scores.length) this.grow(no);
+      if (this.seen[no] === 0) {
+        this.seen[no] = 1;
+        if (this.count === this.touched.length) {
+          const t = new Int32Array(this.touched.length * 2);
+          t.set(this.touched);
+          this.touched = t;
+        }
+        this.touched[this.count++] = no;
+      }
+      this.scores[no] += weight * view.getFloat32(o + 4);
+    }
+  }
+
+  /** The scored chunks (unordered) as a {@link Ranking}; clears the accumulator for the next query. */
+  take(): Ranking {
+    const nos = this.touched.slice(0, this.count);
+    const scores = new Float64Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      const no = nos[i];
+      scores[i] = this.scores[no];
+      this.scores[no] = 0;
+      this.seen[no] = 0;
+    }
+    this.count = 0;
+    return new Ranking(nos, scores);
+  }
+
+  private grow(no: number): void {
+    let size = this.scores.length;
+    while (size <= no) size *= 2;
+    const s = new Float64Array(size);
+    s.set(this.scores);
+    this.scores = s;
+    const seen = new Uint8Array(size);
+    seen.set(this.seen);
+    this.seen = seen;
+  }
+}
+
+/**
+ * Scored chunks handed out best first (score descending, then `no` ascending), in batches: a binary max-heap
+ * built in O(n), each `next(m)` pops m. So a query touching 50,000 chunks orders only the few it needs.
+ */
+export class Ranking {
+  private readonly heap: Int32Array;
+  private size: number;
+
+  constructor(
+    readonly nos: Int32Array,
+    readonly scores: Float64Array,
+  ) {
+    this.size = nos.length;
+    this.heap = new Int32Array(this.size);
+    for (let i = 0; i < this.size; i++) this.heap[i] = i;
+    for (let i = (this.size >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  get remaining(): number {
+    return this.size;
+  }
+
+  /** The next (up to) m best chunks as [no, score] pairs. */
+  next(m: number): { no: number; score: number }[] {
+    const out: { no: number; score: number }[] = [];
+    while (out.length < m && this.size > 0) {
+      const top = this.heap[0];
+      out.push({ no: this.nos[top], score: this.scores[top] });
+      this.heap[0] = this.heap[--this.size];
+      this.down(0);
+    }
+    return out;
+  }
+
+  /** a ranks before b */
+  private better(a: number, b: number): boolean {
+    const sa = this.scores[a];
+    const sb = this.scores[b];
+    return sa > sb || (sa === sb && this.nos[a] < this.nos[b]);
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= this.size) return;
+      const r = l + 1;
+      const c = r < this.size && this.better(h[r], h[l]) ? r : l;
+      if (!this.better(h[c], h[i])) return;
+      const t = h[i];
+      h[i] = h[c];
+      h[c] = t;
+      i = c;
+    }
+  }
+}
+
+/** An EntityManager or a QueryRunner (migrations). */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
+/**
+ * (Re)builds the keyword index of the given segments from their chunks as they are now, inside the caller's
+ * transaction: drops the segments' postings and stats, then one INSERT … SELECT computes per chunk and lexeme
+ * tf (positions, title positions twice), dl (Σ tf), the segments' stats, avgdl over the whole index including
+ * these segments, and per term and segment the packed postings (ordered by chunk no). Used for a new ingest
+ * batch and for segments that lost chunks (delete, replace). Segments left without chunks disappear.
+ */
+export async function buildKeywordSegments(em: Queryable, segments: (number | string)[]): Promise<void> {
+  const ids = [...new Set(segments.map(String))].sort((a, b) => Number(a) - Number(b));
+  if (!ids.length) return;
+  // Serialises rebuilds of the same segment (a transaction-scoped lock per segment, taken in id order).
+  await em.query(
+    `SELECT pg_advisory_xact_lock(hashtext('ds_kw_segments'), (s.id % 2147483647)::int)
+     FROM (SELECT id FROM unnest($1::bigint[]) AS u(id) ORDER BY id) s`,
+    [ids],
+  );
+  await em.query(`DELETE FROM ds_kw_postings WHERE segment = ANY($1::bigint[])`, [ids]);
+  await em.query(`DELETE FROM ds_kw_segments WHERE id = ANY($1::bigint[])`, [ids]);
+  await em.query(
+    `WITH lex AS MATERIALIZED (
+       SELECT c.kw_segment AS segment, c.no, u.lexeme,
+         (coalesce(cardinality(u.positions), 1) + coalesce(cardinality(array_positions(u.weights, 'A')), 0))::float8 AS tf
+       FROM ds_chunks c CROSS JOIN LATERAL unnest(c.tsv) u
+       WHERE c.kw_segment = ANY($1::bigint[])),
+     len AS (SELECT no, sum(tf) AS dl FROM lex GROUP BY no),
+     seg AS (
+       SELECT c.kw_segment AS id, count(*)::int AS chunk_count, coalesce(sum(len.dl), 0)::bigint AS total_len
+       FROM ds_chunks c LEFT JOIN len ON len.no = c.no
+       WHERE c.kw_segment = ANY($1::bigint[]) GROUP BY c.kw_segment),
+     avg AS (
+       SELECT (coalesce((SELECT sum(total_len) FROM ds_kw_segments), 0) + coalesce((SELECT sum(total_len) FROM seg), 0))::float8
+         / greatest(coalesce((SELECT sum(chunk_count) FROM ds_kw_segments), 0) + coalesce((SELECT sum(chunk_count) FROM seg), 0), 1)
+         AS avgdl),
+     stats AS (
+       INSERT INTO ds_kw_segments (id, chunk_count, total_len, avgdl) SELECT seg.id, seg.chunk_count, seg.total_len, avg.avgdl FROM seg, avg)
+     INSERT INTO ds_kw_postings (term, segment, df, postings)
+     SELECT l.lexeme, l.segment, count(*)::int,
+       string_agg(int4send(l.no) || float4send((l.tf * ($2::float8 + 1) / (l.tf + $2::float8 * (1 - $3::float8 + $3::float8 * len.dl / avg.avgdl)))::float4),
+         ''::bytea ORDER BY l.no)
+     FROM lex l JOIN len ON len.no = l.no CROSS JOIN avg
+     GROUP BY l.lexeme, l.segment`,
+    [ids, BM25_K1, BM25_B],
+  );
+}
