@@ -11,6 +11,7 @@ import { PgDocumentStore } from './stores/postgres/pg-document-store.js';
 import { PgGraphStore } from './stores/postgres/pg-graph-store.js';
 import { PgMetadataStore } from './stores/postgres/pg-metadata-store.js';
 import { PgVectorStore } from './stores/postgres/pg-vector-store.js';
+import { StatisticsUpkeep } from './stores/postgres/statistics-upkeep.js';
 import { HfTokenCounter, RegexTokenCounter, type TokenCounter } from './text/tokens.js';
 import { DEFAULT_UDS3_OPTIONS, Uds3, type Uds3Options } from './uds3.js';
 
@@ -56,6 +57,7 @@ export async function createUds3(config: Uds3Config): Promise<Uds3> {
     await createEmbedder(config.embedder),
     tokens,
     { ...DEFAULT_UDS3_OPTIONS, ...config.options },
+    new StatisticsUpkeep(config.dataSource),
   );
   await uds3.init();
   return uds3;

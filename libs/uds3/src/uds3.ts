@@ -94,6 +94,7 @@ export class Uds3 {
     readonly embedder: Embedder,
     readonly tokens: TokenCounter,
     readonly options: Uds3Options = DEFAULT_UDS3_OPTIONS,
+    private readonly upkeep?: { noteWrites(chunks: number): Promise<void> },
   ) {}
 
   async init(): Promise<void> {
@@ -167,6 +168,7 @@ export class Uds3 {
       await this.removeFromStores(ids);
       throw err;
     }
+    await this.upkeep?.noteWrites(chunks.length);
     return {
       document_ids: ids,
       chunk_count: chunks.length,
