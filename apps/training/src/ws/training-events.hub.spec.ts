@@ -3,11 +3,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
 import { Subjects, type TrainingJobEvent } from '@clara/contracts';
 import type { TrainingJobRepository } from '@clara/data-access';
 import { InProcessBus, createLogger } from '@clara/platform';
-import { TrainingEventsHub } from './training-events.hub.js';
+import { TrainingEventsHub, textFrame } from './training-events.hub.js';
 
 const A = '11111111-1111-4111-8111-111111111111';
 const B = '22222222-2222-4222-8222-222222222222';
@@ -113,5 +114,32 @@ describe('TrainingEventsHub', () => {
     await live(ev(A, 3));
     await new Promise((r) => setTimeout(r, 50));
     expect(c.updates(A)).toEqual([2]);
+  });
+
+  it('a live event reaches every subscriber as the same frame, with the same content ws itself would send', async () => {
+    const c = await start(fakeStore([]));
+    const second = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws/training`);
+    const got2: Array<{ type: string; job_id?: string; seq?: number; progress?: number }> = [];
+    second.on('message', (d) => got2.push(JSON.parse(d.toString())));
+    await new Promise((r) => second.once('open', r));
+    c.ws.send(JSON.stringify({ type: 'subscribe', all: true }));
+    second.send(JSON.stringify({ type: 'subscribe', job_ids: [A] }));
+    await until(() => c.got.some((m) => m.type === 'subscribed') && got2.some((m) => m.type === 'subscribed'));
+    const big = { ...ev(A, 1), metrics: { note: 'ü'.repeat(40_000) } } as unknown as TrainingJobEvent; // > 65,535 bytes
+    await live(ev(A, 1));
+    await live({ ...big, seq: 2 });
+    await until(() => c.updates(A).length === 2 && got2.filter((m) => m.type === 'job_update').length === 2);
+    expect(got2.filter((m) => m.type === 'job_update')).toEqual(c.got.filter((m) => m.type === 'job_update'));
+    second.close();
+  });
+});
+
+describe('textFrame', () => {
+  // ws' own Sender (not in its type definitions) is the reference encoder.
+  const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, o: object): Buffer[] } }).Sender;
+  it.each([0, 1, 125, 126, 127, 65_535, 65_536, 70_000])('matches ws for a %i-byte payload', (n) => {
+    const text = 'x'.repeat(n);
+    const reference = Buffer.concat(Sender.frame(Buffer.from(text), { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: true }));
+    expect(textFrame(text).equals(reference)).toBe(true);
   });
 });

@@ -29,6 +29,8 @@ export type WsAuthenticator = (req: IncomingMessage) => Promise<WsUser>;
 
 interface Conn {
   ws: WebSocket;
+  /** The connection's TCP socket: live events are written to it as pre-built frames (see deliverNow). */
+  socket: Duplex;
   user: WsUser;
   all: boolean;
   jobs: Set<string>;
@@ -47,8 +49,8 @@ export class TrainingEventsHub {
   private readonly conns = new Set<Conn>();
   private sub?: Subscription;
   private pinger?: NodeJS.Timeout;
-  /** One JSON encoding per event, shared by every connection it goes to. */
-  private readonly encoded = new WeakMap<TrainingJobEvent, string>();
+  /** One encoded WebSocket frame per event, shared by every connection it goes to. */
+  private readonly encoded = new WeakMap<TrainingJobEvent, Buffer>();
 
   constructor(
     private readonly jobs: TrainingJobRepository,
@@ -57,7 +59,8 @@ export class TrainingEventsHub {
     private readonly logger: Logger,
     private readonly options: { pingIntervalMs: number; handleProtocols?: (p: Set<string>) => string | false },
   ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, handleProtocols: options.handleProtocols });
+    // No permessage-deflate: frames are written straight to the socket, which needs ws' sender to hold no state.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false, handleProtocols: options.handleProtocols });
   }
 
   async start(server: Server) {
@@ -100,11 +103,11 @@ export class TrainingEventsHub {
         `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, user));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket, user));
   }
 
-  private onConnection(ws: WebSocket, user: WsUser) {
-    const c: Conn = { ws, user, all: false, jobs: new Set(), sent: new Map(), floor: 0, queue: Promise.resolve(), pending: 0, alive: true };
+  private onConnection(ws: WebSocket, socket: Duplex, user: WsUser) {
+    const c: Conn = { ws, socket, user, all: false, jobs: new Set(), sent: new Map(), floor: 0, queue: Promise.resolve(), pending: 0, alive: true };
     this.conns.add(c);
     ws.on('pong', () => (c.alive = true));
     ws.on('close', () => this.conns.delete(c));
@@ -217,9 +220,9 @@ export class TrainingEventsHub {
     if (last !== undefined && e.seq <= last) return false;
     if (last === undefined && c.all && e.event_id <= c.floor) return false;
     c.sent.set(e.job_id, e.seq);
-    let text = this.encoded.get(e);
-    if (!text) this.encoded.set(e, (text = JSON.stringify(toJobUpdate(e))));
-    this.sendText(c, text);
+    let frame = this.encoded.get(e);
+    if (!frame) this.encoded.set(e, (frame = textFrame(JSON.stringify(toJobUpdate(e)))));
+    this.sendFrame(c, frame);
     return true;
   }
 
@@ -246,4 +249,38 @@ export class TrainingEventsHub {
     }
     c.ws.send(text);
   }
+
+  /**
+   * A job event goes to every subscriber as the same Buffer: ws.send would re-encode the text and build a header
+   * per socket. Safe to interleave with ws' own writes: without permessage-deflate ws writes every frame to the
+   * socket synchronously, so frames never interleave partially.
+   */
+  private sendFrame(c: Conn, frame: Buffer) {
+    if (c.ws.readyState !== WebSocket.OPEN) return;
+    if (c.socket.writableLength > MAX_BUFFERED) {
+      c.ws.close(1013, 'client too slow; reconnect and resume');
+      return;
+    }
+    c.socket.write(frame);
+  }
+}
+
+/** An unmasked, final, text WebSocket frame (RFC 6455 §5.2) holding `text`: what a server sends. */
+export function textFrame(text: string): Buffer {
+  const payload = Buffer.from(text, 'utf8');
+  const n = payload.length;
+  const headerLength = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + n);
+  frame[0] = 0x81; // FIN + opcode 1 (text)
+  if (n < 126) frame[1] = n;
+  else if (n < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(n / 2 ** 32), 2);
+    frame.writeUInt32BE(n >>> 0, 6);
+  }
+  payload.copy(frame, headerLength);
+  return frame;
 }

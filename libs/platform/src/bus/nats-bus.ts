@@ -13,11 +13,15 @@ import {
   RetentionPolicy,
   StorageType,
   connect,
+  createInbox,
+  headers,
   nanos,
   type ConsumerConfig,
   type JetStreamClient,
+  type JsMsg,
   type JetStreamManager,
   type NatsConnection,
+  type Subscription as NatsSubscription,
 } from 'nats';
 import { StreamSubjects } from '@clara/contracts';
 import type { Logger } from '../logger.js';
@@ -39,6 +43,15 @@ import {
 } from './message-bus.js';
 
 const codec = JSONCodec<unknown>();
+const PUBLISH_ACK_TIMEOUT_MS = 5000;
+
+/** A persisted publish waiting for its JetStream ack. */
+interface PendingAck {
+  subject: string;
+  deadline: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
 
 export interface NatsBusOptions {
   url: string;
@@ -54,6 +67,12 @@ export class NatsBus implements MessageBus {
   readonly kind = 'nats' as const;
   private closed = false;
   private readonly subs = new Set<Subscription>();
+  /**
+   * Acks of persisted publishes: one wildcard inbox subscription and one sweep timer for all of them, instead of
+   * nats.js' js.publish (a request object, a timer and a pre-built timeout error per message), which was a large
+   * part of the outbox relay's cost under load.
+   */
+  private acks?: { prefix: string; sub: NatsSubscription; pending: Map<string, PendingAck>; next: number; sweeper: NodeJS.Timeout };
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -111,10 +130,68 @@ export class NatsBus implements MessageBus {
   async publish<T>(subject: string, payload: T, options: PublishOptions = {}): Promise<void> {
     const data = codec.encode(payload ?? null);
     if (streamFor(this.streams, subject)) {
-      await this.js.publish(subject, data, { msgID: options.msgId, timeout: 5000 });
+      await this.publishPersisted(subject, data, options.msgId);
     } else {
       this.nc.publish(subject, data);
     }
+  }
+
+  /** JetStream publish: resolves when the stream has stored it (or de-duplicated it by msgId). */
+  private publishPersisted(subject: string, data: Uint8Array, msgId: string | undefined): Promise<void> {
+    const acks = this.ackInbox();
+    const token = (acks.next++).toString(36);
+    return new Promise<void>((resolve, reject) => {
+      acks.pending.set(token, { subject, deadline: Date.now() + PUBLISH_ACK_TIMEOUT_MS, resolve, reject });
+      let h;
+      if (msgId !== undefined) {
+        h = headers();
+        h.set('Nats-Msg-Id', msgId);
+      }
+      try {
+        this.nc.publish(subject, data, { reply: acks.prefix + token, headers: h });
+      } catch (err) {
+        acks.pending.delete(token);
+        reject(err as Error);
+      }
+    });
+  }
+
+  private ackInbox() {
+    if (this.acks) return this.acks;
+    const prefix = `${createInbox()}.`;
+    const pending = new Map<string, PendingAck>();
+    const sub = this.nc.subscribe(`${prefix}*`, {
+      callback: (err, msg) => {
+        if (err) return;
+        const token = msg.subject.slice(prefix.length);
+        const p = pending.get(token);
+        if (!p) return; // timed out already
+        pending.delete(token);
+        if (msg.headers?.code === 503) return p.reject(new Error(`no JetStream stream stored ${p.subject} (503 no responders)`));
+        if (msg.headers?.hasError) return p.reject(new Error(`JetStream refused ${p.subject}: ${msg.headers.status}`));
+        let ack: { stream?: string; error?: { description?: string; code?: number } };
+        try {
+          ack = JSON.parse(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).toString('utf8'));
+        } catch {
+          return p.reject(new Error(`JetStream ack for ${p.subject} is not JSON`));
+        }
+        if (ack.error) return p.reject(new Error(`JetStream refused ${p.subject}: ${ack.error.description ?? ack.error.code}`));
+        if (!ack.stream) return p.reject(new Error(`JetStream ack for ${p.subject} names no stream`));
+        p.resolve();
+      },
+    });
+    // Map order is publish order and every deadline is publish time + the same timeout: stop at the first live one.
+    const sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const [token, p] of pending) {
+        if (p.deadline > now) break;
+        pending.delete(token);
+        p.reject(new BusTimeoutError(p.subject, PUBLISH_ACK_TIMEOUT_MS));
+      }
+    }, 250);
+    sweeper.unref();
+    this.acks = { prefix, sub, pending, next: 0, sweeper };
+    return this.acks;
   }
 
   async subscribe<T>(pattern: string, handler: BusHandler<T>, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -154,6 +231,14 @@ export class NatsBus implements MessageBus {
     let lastSeq = 0;
     let current: { close(): Promise<void | Error> } | undefined;
     let name = options.durable;
+    // Acks of handled messages leave together once per event-loop turn (one socket write for a burst instead of
+    // one per message); each message is still acked on its own, only a moment later.
+    const handled: JsMsg[] = [];
+    let ackScheduled = false;
+    const sendAcks = () => {
+      ackScheduled = false;
+      for (const m of handled.splice(0)) m.ack();
+    };
     const config = (from: DeliverFrom | undefined): Partial<ConsumerConfig> => ({
       ...(options.durable ? { durable_name: options.durable } : { inactive_threshold: nanos(60_000) }),
       ack_policy: AckPolicy.Explicit,
@@ -193,7 +278,11 @@ export class NatsBus implements MessageBus {
             }
             try {
               await handler({ subject: m.subject, data, streamSeq: m.info.streamSequence, deliveryCount: m.info.redeliveryCount });
-              m.ack();
+              handled.push(m);
+              if (!ackScheduled) {
+                ackScheduled = true;
+                setImmediate(sendAcks);
+              }
               lastSeq = m.info.streamSequence;
             } catch (err) {
               this.logger?.warn('bus handler failed; message will be redelivered', { subject: m.subject, err: err as Error });
@@ -220,6 +309,7 @@ export class NatsBus implements MessageBus {
       unsubscribe: async () => {
         stopped = true;
         this.subs.delete(s);
+        sendAcks();
         await current?.close().catch(() => undefined);
         if (!options.durable && name) await this.jsm.consumers.delete(stream, name).catch(() => undefined);
       },
@@ -276,6 +366,12 @@ export class NatsBus implements MessageBus {
     this.closed = true;
     for (const s of [...this.subs]) await s.unsubscribe().catch(() => undefined);
     await this.nc.drain().catch(() => this.nc.close());
+    if (this.acks) {
+      // Drain let acks already on the wire arrive; what is still pending now never will.
+      clearInterval(this.acks.sweeper);
+      for (const p of this.acks.pending.values()) p.reject(new Error(`bus closed before ${p.subject} was acknowledged`));
+      this.acks.pending.clear();
+    }
   }
 }
 
