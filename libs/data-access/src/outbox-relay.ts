@@ -84,10 +84,18 @@ export class OutboxRelay {
     const batch = this.options.batchSize ?? 200;
     const gapWait = this.options.gapWaitMs ?? 2000;
     return this.dataSource.transaction(async (m) => {
-      const [cursor] = await m.query(`SELECT last_event_id FROM training_outbox_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED`);
-      if (!cursor) return 0; // another relay is publishing
-      let last = Number(cursor.last_event_id);
-      const rows = await m.query(`SELECT * FROM training_job_events WHERE id > $1 ORDER BY id LIMIT $2`, [last, batch]);
+      // The cursor (locked) and the batch after it in one round trip: no row at all = another relay holds the lock;
+      // one row with a null id = nothing to publish.
+      const found = await m.query(
+        `WITH c AS (SELECT last_event_id FROM training_outbox_cursor WHERE id = 1 FOR UPDATE SKIP LOCKED)
+         SELECT c.last_event_id AS cursor, e.id, e.job_id, e.seq, e.type, e.payload, e.created_at
+         FROM c LEFT JOIN LATERAL (SELECT * FROM training_job_events WHERE id > c.last_event_id ORDER BY id LIMIT $1) e ON true
+         ORDER BY e.id`,
+        [batch],
+      );
+      if (!found.length) return 0; // another relay is publishing
+      let last = Number(found[0].cursor);
+      const rows = found[0].id === null ? [] : found;
       const published: number[] = [];
       const sends: Promise<void>[] = [];
       for (const row of rows) {
@@ -109,8 +117,11 @@ export class OutboxRelay {
       }
       await Promise.all(sends);
       if (published.length) {
-        await m.query(`UPDATE training_outbox_cursor SET last_event_id = $1, updated_at = now() WHERE id = 1`, [last]);
-        await m.query(`UPDATE training_job_events SET published_at = now() WHERE id = ANY($1::bigint[])`, [published]);
+        await m.query(
+          `WITH cursor AS (UPDATE training_outbox_cursor SET last_event_id = $1, updated_at = now() WHERE id = 1)
+           UPDATE training_job_events SET published_at = now() WHERE id = ANY($2::bigint[])`,
+          [last, published],
+        );
       }
       return published.length;
     });

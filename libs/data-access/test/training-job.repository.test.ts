@@ -296,4 +296,29 @@ describe('outbox relay', () => {
     expect((await r2.eventsAfterSeqs({ [a.job_id]: 1 }, ids[2])).map((e) => e.event_id)).toEqual([ids[2]]);
     await bus.close();
   });
+
+  it('two relays at once publish every event exactly once, in id order (the cursor lock serialises their batches)', async () => {
+    await clear();
+    const published: number[] = [];
+    const recording = (delayMs: number) => ({
+      publish: async (_s: string, e: TrainingJobEvent) => {
+        published.push(e.event_id);
+        await new Promise((r) => setTimeout(r, delayMs));
+      },
+    });
+    const r1 = new OutboxRelay(ds, recording(2) as never, { intervalMs: 20, batchSize: 7 });
+    const r2 = new OutboxRelay(ds, recording(3) as never, { intervalMs: 20, batchSize: 5 });
+    const writer = new TrainingJobRepository(ds, { onEventsWritten: () => (r1.kick(), r2.kick()) });
+    r1.start();
+    r2.start();
+    await Promise.all(Array.from({ length: 60 }, () => writer.create(job())));
+    for (let i = 0; i < 200 && (await r1.backlog()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await r1.stop();
+    await r2.stop();
+    const stored: Array<{ id: string }> = await ds.query('SELECT id FROM training_job_events ORDER BY id');
+    expect(stored).toHaveLength(60);
+    expect(published).toEqual(stored.map((r) => Number(r.id)));
+    expect(await writer.publishedCursor()).toBe(Number(stored[59].id));
+  });
 });
+

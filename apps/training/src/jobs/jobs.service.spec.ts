@@ -37,6 +37,18 @@ describe('JobsService.create', () => {
     expect(bus.publish).toHaveBeenCalledWith('clara.training.queue.wake', expect.objectContaining({ job_id: 'j1' }));
   });
 
+  it('creates resolved together send one wake-up, naming the highest-priority job', async () => {
+    jobs.create
+      .mockResolvedValueOnce({ kind: 'created', job: view({ job_id: 'a', priority: 5 }) })
+      .mockResolvedValueOnce({ kind: 'created', job: view({ job_id: 'b', priority: 9 }) })
+      .mockResolvedValueOnce({ kind: 'created', job: view({ job_id: 'c', priority: 9 }) });
+    await Promise.all([svc.create(dto, 'ann'), svc.create(dto, 'ann'), svc.create(dto, 'ann')]);
+    expect(bus.publish.mock.calls).toEqual([['clara.training.queue.wake', { job_id: 'b', priority: 9 }]]);
+    jobs.create.mockResolvedValueOnce({ kind: 'created', job: view({ job_id: 'd', priority: 1 }) });
+    await svc.create(dto, 'ann'); // a later create wakes again
+    expect(bus.publish.mock.calls[1]).toEqual(['clara.training.queue.wake', { job_id: 'd', priority: 1 }]);
+  });
+
   it('hashes the request for idempotency: same body → same hash', async () => {
     jobs.create.mockResolvedValue({ kind: 'replayed', job: view() });
     await svc.create(dto, 'ann', 'k');

@@ -46,7 +46,25 @@ export interface CreateJobResponse {
 
 @Injectable()
 export class JobsService {
+  /** The wake-up about to be sent (highest priority job created since the last one). */
+  private wake?: { job_id: string; priority: number };
+
   constructor(@Inject(TRAINING_DEPS) private readonly deps: TrainingDeps) {}
+
+  /**
+   * Wakes idle workers (they also sweep periodically, so a lost wake-up only delays the start). Workers claim from
+   * PostgreSQL whatever the message says, so the creates of one batch (resolved together) share one message.
+   */
+  private wakeWorkers(job: { job_id: string; priority: number }) {
+    const scheduled = this.wake !== undefined;
+    if (!this.wake || job.priority > this.wake.priority) this.wake = { job_id: job.job_id, priority: job.priority };
+    if (scheduled) return;
+    queueMicrotask(() => {
+      const wake = this.wake!;
+      this.wake = undefined;
+      this.deps.bus.publish(Subjects.trainingQueueWake, wake).catch((err) => this.deps.logger.warn('queue wake-up not sent', { err: err as Error }));
+    });
+  }
 
   async create(dto: CreateTrainingJobDto, user: string, idempotencyKey?: string): Promise<{ replayed: boolean; body: CreateJobResponse }> {
     if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
@@ -89,12 +107,7 @@ export class JobsService {
     if (outcome.kind === 'key_conflict') {
       throw new UnprocessableEntityException(`Idempotency-Key was already used for job ${outcome.job.job_id} with a different request body`);
     }
-    if (outcome.kind === 'created') {
-      // Wake idle workers now (they also sweep periodically, so a lost wake-up only delays the start).
-      this.deps.bus.publish(Subjects.trainingQueueWake, { job_id: outcome.job.job_id, priority: outcome.job.priority }).catch((err) =>
-        this.deps.logger.warn('queue wake-up not sent', { err: err as Error }),
-      );
-    }
+    if (outcome.kind === 'created') this.wakeWorkers(outcome.job);
     const job = outcome.job;
     return {
       replayed: outcome.kind === 'replayed',
