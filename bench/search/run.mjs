@@ -3,7 +3,7 @@
 // queries; and ingestion throughput (chunks/s). Stores: `embedded` (PGlite + pgvector + graph tables) and
 // `distributed` (PostgreSQL server + Chroma server, started here).
 //
-// Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200]
+// Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200] [--uds3 path/to/uds3/dist/index.js]
 // Needs: local PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for `distributed`.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +15,6 @@ import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '../..');
-const uds3lib = await import(join(root, 'libs/uds3/dist/index.js'));
 const platform = await import(join(root, 'libs/platform/dist/index.js'));
 const testing = await import(join(root, 'libs/platform/dist/testing.js'));
 
@@ -25,8 +24,11 @@ const { values: args } = parseArgs({
     stores: { type: 'string', default: 'embedded,distributed' },
     queries: { type: 'string', default: '200' },
     batch: { type: 'string', default: '1000' },
+    // another build of @clara/uds3 (its dist/index.js), e.g. the previous commit's, for a same-machine baseline
+    uds3: { type: 'string', default: join(root, 'libs/uds3/dist/index.js') },
   },
 });
+const uds3lib = await import(args.uds3);
 const N = Number(args.n);
 const QUERIES = Number(args.queries);
 const BATCH = Number(args.batch);

@@ -3,6 +3,9 @@
  * tsvectors, on the PostgreSQL server and on embedded PGlite: exact top k (ids and scores), with filters, after
  * deletes and replacements, and from a database migrated with chunks already in it (backfill).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import type { ScoredId, SearchFilter, StoredDocument } from '../src/model.js';
@@ -205,49 +208,63 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
 describe('keyword index on the PostgreSQL server', () => keywordIndexSuite(localPostgres));
 describe('keyword index on embedded PGlite', () => keywordIndexSuite(embeddedPostgres));
 
-describe('keyword index migration', () => {
-  it('numbers and indexes chunks that existed before it', async () => {
-    const { acquireDataSource } = await import('@clara/platform');
-    const { createTestDatabase } = await import('@clara/platform/testing');
-    const pg = await createTestDatabase('uds3_kwmig');
-    try {
-      const old = await acquireDataSource({ url: pg.url, migrations: [Uds3Initial1764130000000] });
-      const gen = corpus(11);
-      const entries = Array.from({ length: 40 }, (_, i) => gen.doc(`m${i}`));
-      for (const e of entries) {
+/** A database migrated only to the first migration, filled the old way, then migrated to the keyword index. */
+async function migrationBackfill(target: () => Promise<{ at: { url: string } | { dataDir: string }; drop(): Promise<void> }>) {
+  const { acquireDataSource } = await import('@clara/platform');
+  const place = await target();
+  try {
+    const old = await acquireDataSource({ ...place.at, migrations: [Uds3Initial1764130000000] });
+    const gen = corpus(11);
+    const entries = Array.from({ length: 40 }, (_, i) => gen.doc(`m${i}`));
+    for (const e of entries) {
+      await old.dataSource.query(
+        `INSERT INTO ds_documents (id, title, domain, document_type, source, language, content_hash, token_count, chunk_count, quality_score, quality, minhash)
+         VALUES ($1, $2, $3, 'regulation', 'test', $4, 'h', 1, $5, 0.5, '{}', '{1}')`,
+        [e.doc.id, e.doc.title, e.doc.domain, e.doc.language, e.chunks.length],
+      );
+      for (const c of e.chunks) {
         await old.dataSource.query(
-          `INSERT INTO ds_documents (id, title, domain, document_type, source, language, content_hash, token_count, chunk_count, quality_score, quality, minhash)
-           VALUES ($1, $2, $3, 'regulation', 'test', $4, 'h', 1, $5, 0.5, '{}', '{1}')`,
-          [e.doc.id, e.doc.title, e.doc.domain, e.doc.language, e.chunks.length],
+          `INSERT INTO ds_chunks (id, document_id, seq, content, content_hash, token_count, tsv)
+           VALUES ($1, $2, $3, $4, $5, 1, setweight(to_tsvector($6::regconfig, $7), 'A') || to_tsvector($6::regconfig, $4))`,
+          [c.id, e.doc.id, c.seq, c.content, c.content_hash, DEFAULT_TS_CONFIGS[e.doc.language] ?? 'simple', c.seq === 0 ? e.doc.title : ''],
         );
-        for (const c of e.chunks) {
-          await old.dataSource.query(
-            `INSERT INTO ds_chunks (id, document_id, seq, content, content_hash, token_count, tsv)
-             VALUES ($1, $2, $3, $4, $5, 1, setweight(to_tsvector($6::regconfig, $7), 'A') || to_tsvector($6::regconfig, $4))`,
-            [c.id, e.doc.id, c.seq, c.content, c.content_hash, DEFAULT_TS_CONFIGS[e.doc.language] ?? 'simple', c.seq === 0 ? e.doc.title : ''],
-          );
-        }
       }
-      await old.release();
-      const migrated = await acquireDataSource({ url: pg.url, migrations: UDS3_MIGRATIONS });
-      try {
-        const store = new PgMetadataStore(migrated.dataSource);
-        let nonEmpty = 0;
-        for (const q of gen.queries(10)) {
-          const want = await bruteForce(migrated.dataSource, q, 10, {});
-          expectSameTopK(await store.keywordSearch(q, 10, {}), want);
-          if (want.length) nonEmpty++;
-        }
-        expect(nonEmpty).toBeGreaterThan(3);
-        // new chunks continue the numbering
-        await ingest(store, [gen.doc('after')]);
-        const [{ dup }] = await migrated.dataSource.query(`SELECT count(*) - count(DISTINCT no) AS dup FROM ds_chunks`);
-        expect(Number(dup)).toBe(0);
-      } finally {
-        await migrated.release();
-      }
-    } finally {
-      await pg.drop();
     }
+    await old.release();
+    const migrated = await acquireDataSource({ ...place.at, migrations: UDS3_MIGRATIONS });
+    try {
+      const store = new PgMetadataStore(migrated.dataSource);
+      let nonEmpty = 0;
+      for (const q of gen.queries(10)) {
+        const want = await bruteForce(migrated.dataSource, q, 10, {});
+        expectSameTopK(await store.keywordSearch(q, 10, {}), want);
+        if (want.length) nonEmpty++;
+      }
+      expect(nonEmpty).toBeGreaterThan(3);
+      // new chunks continue the numbering
+      await ingest(store, [gen.doc('after')]);
+      const [{ dup }] = await migrated.dataSource.query(`SELECT count(*) - count(DISTINCT no) AS dup FROM ds_chunks`);
+      expect(Number(dup)).toBe(0);
+    } finally {
+      await migrated.release();
+    }
+  } finally {
+    await place.drop();
+  }
+}
+
+describe('keyword index migration numbers and indexes chunks that existed before it', () => {
+  it('on the PostgreSQL server', async () => {
+    await migrationBackfill(async () => {
+      const { createTestDatabase } = await import('@clara/platform/testing');
+      const pg = await createTestDatabase('uds3_kwmig');
+      return { at: { url: pg.url }, drop: () => pg.drop() };
+    });
+  }, 60_000);
+  it('on embedded PGlite', async () => {
+    await migrationBackfill(async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'uds3-kwmig-'));
+      return { at: { dataDir: dir }, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    });
   }, 60_000);
 });
