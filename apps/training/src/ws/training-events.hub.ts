@@ -64,7 +64,9 @@ export class TrainingEventsHub {
   }
 
   async start(server: Server) {
-    this.sub = await this.bus.subscribe<TrainingJobEvent>(Subjects.trainingJobEventsAll, (m) => this.onEvent(m.data));
+    // noAck: the hub repairs gaps itself (per-job seq, filled from the outbox table), so the bus need not track
+    // acknowledgements for it; a consumer that acked every event cost the server and this process per job event.
+    this.sub = await this.bus.subscribe<TrainingJobEvent>(Subjects.trainingJobEventsAll, (m) => this.onEvent(m.data), { noAck: true });
     server.on('upgrade', (req, socket, head) => void this.onUpgrade(req, socket, head));
     this.pinger = setInterval(() => {
       for (const c of this.conns) {

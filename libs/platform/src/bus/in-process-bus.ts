@@ -45,6 +45,8 @@ class StreamConsumer {
   private running = false;
   private rr = 0;
   closed = false;
+  /** A live feed (SubscribeOptions.noAck): a failed delivery is not retried. */
+  noAck = false;
   private deliveries = new Map<number, number>();
 
   constructor(
@@ -79,6 +81,12 @@ class StreamConsumer {
           this.deliveries.delete(msg.seq);
           this.nextSeq = msg.seq + 1;
         } catch (err) {
+          if (this.noAck) {
+            this.logger?.warn('bus handler failed on a live feed (not redelivered)', { subject: msg.subject, err: err as Error });
+            this.deliveries.delete(msg.seq);
+            this.nextSeq = msg.seq + 1;
+            continue;
+          }
           this.logger?.warn('bus handler failed; message will be redelivered', { subject: msg.subject, err: err as Error });
           if (count >= 10) {
             this.logger?.error('bus message dropped after 10 deliveries', { subject: msg.subject });
@@ -178,12 +186,14 @@ export class InProcessBus implements MessageBus {
     }
     const log = this.logs.get(stream)!;
     let consumer: StreamConsumer;
+    if (options.noAck && options.durable) throw new Error('noAck is for non-durable subscriptions only');
     if (options.durable) {
       const key = `${stream}|${options.durable}`;
       consumer = this.durables.get(key) ?? this.newConsumer(pattern, log, options.deliverFrom);
       this.durables.set(key, consumer);
     } else {
       consumer = this.newConsumer(pattern, log, options.deliverFrom);
+      consumer.noAck = options.noAck === true;
       this.ephemeral.add(consumer);
     }
     const entry = { handler: h };

@@ -40,6 +40,12 @@ export interface SubscribeOptions {
   queue?: string;
   /** Persisted subjects: how long before an un-acked message is redelivered (default 30 s). */
   ackWaitMs?: number;
+  /**
+   * Persisted subjects, non-durable only: a live feed without acknowledgements (the server tracks none, the client
+   * sends none). A handler that throws does not get that message again; the subscription still resumes after the
+   * last delivered message when the connection comes back. For consumers that repair gaps themselves.
+   */
+  noAck?: boolean;
 }
 
 export interface PublishOptions {

@@ -227,6 +227,7 @@ export class NatsBus implements MessageBus {
     handler: BusHandler<unknown>,
     options: SubscribeOptions,
   ): Promise<Subscription> {
+    if (options.noAck && options.durable) throw new Error('noAck is for non-durable subscriptions only');
     let stopped = false;
     let lastSeq = 0;
     let current: { close(): Promise<void | Error> } | undefined;
@@ -241,9 +242,9 @@ export class NatsBus implements MessageBus {
     };
     const config = (from: DeliverFrom | undefined): Partial<ConsumerConfig> => ({
       ...(options.durable ? { durable_name: options.durable } : { inactive_threshold: nanos(60_000) }),
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: nanos(options.ackWaitMs ?? 30_000),
-      max_deliver: 20,
+      ...(options.noAck
+        ? { ack_policy: AckPolicy.None }
+        : { ack_policy: AckPolicy.Explicit, ack_wait: nanos(options.ackWaitMs ?? 30_000), max_deliver: 20 }),
       filter_subject: pattern,
       ...deliverConfig(from),
     });
@@ -273,18 +274,24 @@ export class NatsBus implements MessageBus {
             try {
               data = m.data.length ? codec.decode(m.data) : null;
             } catch {
-              m.term();
+              if (!options.noAck) m.term();
               continue;
             }
             try {
               await handler({ subject: m.subject, data, streamSeq: m.info.streamSequence, deliveryCount: m.info.redeliveryCount });
+              lastSeq = m.info.streamSequence;
+              if (options.noAck) continue;
               handled.push(m);
               if (!ackScheduled) {
                 ackScheduled = true;
                 setImmediate(sendAcks);
               }
-              lastSeq = m.info.streamSequence;
             } catch (err) {
+              if (options.noAck) {
+                lastSeq = m.info.streamSequence;
+                this.logger?.warn('bus handler failed on a live feed (not redelivered)', { subject: m.subject, err: err as Error });
+                continue;
+              }
               this.logger?.warn('bus handler failed; message will be redelivered', { subject: m.subject, err: err as Error });
               m.nak(1000);
             }
