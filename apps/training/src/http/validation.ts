@@ -84,17 +84,15 @@ function compile(cls: abstract new (...args: never[]) => unknown): Check | null 
     const record = entity as Record<string, unknown>;
     for (const p of props) {
       const value = record[p.name];
-      if (!p.conditions.every((c) => c(entity, value))) continue;
+      let applies = true;
+      for (const c of p.conditions) if (!c(entity, value)) applies = false;
+      if (!applies) continue;
       for (const rule of p.rules) {
         const args: ValidationArguments = { targetName: cls.name, property: p.name, object: entity, value, constraints: rule.constraints };
-        const items = rule.each && Array.isArray(value) ? value : rule.each && (value instanceof Set || value instanceof Map) ? null : [value];
-        if (!items) return false;
-        for (const v of items) {
-          for (const c of rule.validators) {
-            const ok = c.validate(v, args);
-            if (!ok || typeof (ok as { then?: unknown }).then === 'function') return false;
-          }
-        }
+        if (rule.each && (value instanceof Set || value instanceof Map)) return false;
+        if (rule.each && Array.isArray(value)) {
+          for (const v of value) if (!passes(rule.validators, v, args)) return false;
+        } else if (!passes(rule.validators, value, args)) return false;
       }
       if (p.nested && value !== undefined) {
         if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
@@ -106,6 +104,15 @@ function compile(cls: abstract new (...args: never[]) => unknown): Check | null 
   };
   compiled.set(cls, check);
   return check;
+}
+
+/** Like class-validator: a falsy result fails; a promise (async rule) is left to the full pipe. */
+function passes(validators: Constraint[], value: unknown, args: ValidationArguments): boolean {
+  for (const c of validators) {
+    const ok = c.validate(value, args);
+    if (!ok || typeof (ok as { then?: unknown }).then === 'function') return false;
+  }
+  return true;
 }
 
 const STRIPPED_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
