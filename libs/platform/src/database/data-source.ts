@@ -98,7 +98,9 @@ async function create(options: AcquireDataSourceOptions): Promise<Entry> {
     entities: [...(options.entities ?? [])] as MixedList<Constructor>,
     migrations: [...(options.migrations ?? [])] as MixedList<Constructor>,
     migrationsTableName: 'clara_migrations',
-    extra: { max: embedded ? 1 : (options.poolMax ?? 10), connectionTimeoutMillis: 10_000 },
+    // Embedded PGlite is one session: the pool's wait queue is the database's queue, so a long ingestion batch
+    // must not fail the requests queued behind it (10 s failed a 100,000-chunk embedded load under CPU load).
+    extra: { max: embedded ? 1 : (options.poolMax ?? 10), connectionTimeoutMillis: embedded ? 300_000 : 10_000 },
     logging: false,
   } as DataSourceOptions);
   try {
