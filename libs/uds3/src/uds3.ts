@@ -294,13 +294,15 @@ export class Uds3 {
     const rows = ids.length ? await this.stores.metadata.hydrate(ids, query.filter) : new Map();
     for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => rows.has(h.chunk_id));
     const fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
-    const results: SearchResult[] = fused.map((f) => {
+    const texts = await this.stores.metadata.contents(fused.map((f) => f.chunk_id));
+    // a chunk deleted since `hydrate` has no text left: it is left out rather than returned empty
+    const results: SearchResult[] = fused.filter((f) => texts.has(f.chunk_id)).map((f) => {
       const r = rows.get(f.chunk_id)!;
       return {
         document_id: r.document_id,
         chunk_id: r.id,
         title: r.title,
-        content: r.content,
+        content: texts.get(f.chunk_id)!,
         score: round3(f.score),
         scores: { vector: round3(f.scores.vector), graph: round3(f.scores.graph), keyword: round3(f.scores.keyword) },
         quality_score: r.quality_score,

@@ -14,7 +14,8 @@ export interface DocumentBatchEntry {
   bands: string[];
 }
 
-export type HydratedChunk = IndexedChunk;
+/** A chunk's fields without its text: search reads the text of its final top k only (`contents`). */
+export type HydratedChunk = Omit<IndexedChunk, 'content'>;
 
 export interface VersionRow {
   id: string;
@@ -209,17 +210,25 @@ export class PgMetadataStore {
     return out;
   }
 
-  /** The chunks among `ids` that pass the filter, with their documents' fields. */
+  /** The chunks among `ids` that pass the filter, with their documents' fields (not their text). */
   async hydrate(ids: string[], filter: SearchFilter): Promise<Map<string, HydratedChunk>> {
     const params: unknown[] = [ids];
     const conditions = [`c.id = ANY($1::text[])`, ...filterConditions(filter, params)];
     const rows: HydratedChunk[] = await this.db.query(
-      `SELECT c.id, c.document_id, c.seq, c.content, c.token_count, c.content_hash, d.title, d.domain, d.document_type,
+      `SELECT c.id, c.document_id, c.seq, c.token_count, c.content_hash, d.title, d.domain, d.document_type,
          d.source, d.language, d.quality_score
        FROM ds_chunks c JOIN ds_documents d ON d.id = c.document_id ${where(conditions)}`,
       params,
     );
     return new Map(rows.map((r) => [r.id, { ...r, quality_score: Number(r.quality_score) }]));
+  }
+
+  /** The texts of the given chunks. */
+  async contents(ids: string[]): Promise<Map<string, string>> {
+    const rows: { id: string; content: string }[] = ids.length
+      ? await this.db.query(`SELECT id, content FROM ds_chunks WHERE id = ANY($1::text[])`, [ids])
+      : [];
+    return new Map(rows.map((r) => [r.id, r.content]));
   }
 
   async getDocumentRow(id: string): Promise<Record<string, unknown> | undefined> {
