@@ -26,6 +26,9 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '1000' },
     // another build of @clara/uds3 (its dist/index.js), e.g. the previous commit's, for a same-machine baseline
     uds3: { type: 'string', default: join(root, 'libs/uds3/dist/index.js') },
+    // keep the embedded PGlite data here; a directory that already holds the N documents is queried without
+    // ingesting again (the corpus is deterministic), so query changes can be measured without a 15-minute load
+    'embedded-dir': { type: 'string' },
   },
 });
 const uds3lib = await import(args.uds3);
@@ -153,12 +156,13 @@ async function startChroma() {
   };
 }
 
-async function runOne(name, uds3) {
+async function runOne(name, uds3, loaded = false) {
   const t0 = performance.now();
   let chunks = 0;
   for (let i = 0; i < N; i += BATCH) {
     const docs = [];
     for (let k = i; k < Math.min(N, i + BATCH); k++) docs.push(document(k));
+    if (loaded) continue; // the documents are generated anyway: the queries come after them in the random sequence
     const out = await uds3.ingest(docs);
     chunks += out.chunk_count;
     if ((i / BATCH) % 10 === 0) process.stderr.write(`  ${name}: ${i + docs.length}/${N} documents, ${fmt((performance.now() - t0) / 1000)} s\n`);
@@ -183,7 +187,8 @@ async function runOne(name, uds3) {
       if (mode === 'hybrid') fusion.push(out.timings_ms.fusion);
     }
   }
-  const row = { stores: name, chunks, ingest_s: ingestSec, chunks_per_s: chunks / ingestSec };
+  if (loaded) chunks = (await uds3.statistics()).total_chunks ?? N;
+  const row = { stores: name, chunks, ingest_s: ingestSec, chunks_per_s: loaded ? NaN : chunks / ingestSec };
   for (const m of Object.keys(modes)) Object.assign(row, { [`${m}_p50`]: percentile(lat[m], 50), [`${m}_p95`]: percentile(lat[m], 95) });
   row.fusion_p50 = percentile(fusion, 50);
   row.fusion_p95 = percentile(fusion, 95);
@@ -195,15 +200,17 @@ const rows = [];
 for (const stores of args.stores.split(',')) {
   process.stderr.write(`${stores}: ingesting ${N} documents\n`);
   if (stores === 'embedded') {
-    const dir = mkdtempSync(join(tmpdir(), 'bench-pglite-'));
+    const keep = args['embedded-dir'];
+    const dir = keep ?? mkdtempSync(join(tmpdir(), 'bench-pglite-'));
     const db = await platform.acquireDataSource({ dataDir: dir, migrations: uds3lib.UDS3_MIGRATIONS });
+    const [{ n: present }] = await db.dataSource.query(`SELECT count(*)::int AS n FROM ds_documents`);
     const uds3 = await uds3lib.createUds3({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'pgvector' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
     try {
-      rows.push(await runOne('embedded (PGlite + pgvector + graph tables)', uds3));
+      rows.push(await runOne('embedded (PGlite + pgvector + graph tables)', uds3, present >= N));
     } finally {
       await uds3.close();
       await db.release();
-      rmSync(dir, { recursive: true, force: true });
+      if (!keep) rmSync(dir, { recursive: true, force: true });
     }
   } else if (stores === 'distributed') {
     const pg = await testing.createTestDatabase('bench_search');
@@ -226,7 +233,7 @@ console.log('| stores | chunks | ingest chunks/s | hybrid p50/p95 ms | vector p5
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.stores} | ${r.chunks} | ${fmt(r.chunks_per_s)} | ${fmt(r.hybrid_p50)} / ${fmt(r.hybrid_p95)} | ${fmt(r.vector_p50)} / ${fmt(r.vector_p95)} | ` +
+    `| ${r.stores} | ${r.chunks} | ${Number.isNaN(r.chunks_per_s) ? "(reused data dir)" : fmt(r.chunks_per_s)} | ${fmt(r.hybrid_p50)} / ${fmt(r.hybrid_p95)} | ${fmt(r.vector_p50)} / ${fmt(r.vector_p95)} | ` +
       `${fmt(r.keyword_p50)} / ${fmt(r.keyword_p95)} | ${fmt(r.graph_p50)} / ${fmt(r.graph_p95)} | ${fmt(r.fusion_p50)} / ${fmt(r.fusion_p95)} |`,
   );
 }
