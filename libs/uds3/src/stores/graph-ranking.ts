@@ -18,8 +18,8 @@ export interface GraphLinks {
   entityNeighbours(nodes: string[]): Promise<{ src: string; dst: string; degree: number }[]>;
   /** Every (source → chunk) edge of the given source nodes. */
   chunksOf(nodes: string[]): Promise<{ src: string; dst: string }[]>;
-  /** The (source → chunk) edges between the given chunks and sources. */
-  linksBetween(chunks: string[], nodes: string[]): Promise<{ src: string; dst: string }[]>;
+  /** The (source → chunk) edges between the given chunks and sources; `nodeEdges` bounds the sources' edges. */
+  linksBetween(chunks: string[], nodes: string[], nodeEdges: number): Promise<{ src: string; dst: string }[]>;
 }
 
 export type Sources = Map<string, { seed: number; depth: number }[]>;
@@ -133,7 +133,8 @@ async function rank(
     });
     const kthLower = bounds.length >= limit ? bounds.map((b) => b.lower).sort((a, b) => b - a)[limit - 1] : -Infinity;
     const open = bounds.filter((b) => b.upper >= kthLower).map((b) => b.chunk);
-    if (open.length) reach(await links.linksBetween(open, far), (depth) => depth > enumerated);
+    const farEdges = far.reduce((sum, n) => sum + (degree.get(n) ?? budget), 0);
+    if (open.length) reach(await links.linksBetween(open, far, farEdges), (depth) => depth > enumerated);
     const exact = score(nearest, open);
     const unseen = gain.reduce((a, b) => a + b, 0);
     // every chunk left out of `open` scores below the k-th lower bound; an unseen chunk scores at most `unseen`
