@@ -12,10 +12,14 @@ const CHUNK_EDGES = 15;
 
 export class PgGraphStore implements GraphStore {
   readonly kind = 'postgres';
+  /** PostgreSQL 17+ walks several `= ANY` index conditions in one pass; older servers descend once per pair. */
+  private arrayScans = false;
   constructor(private readonly db: DataSource) {}
 
   async init(): Promise<void> {
-    // tables created by the UDS3 migrations
+    // tables created by the UDS3 migrations; the server version picks the membership query (see `expand`)
+    const [row] = await this.db.query(`SELECT current_setting('server_version_num')::int AS v`);
+    this.arrayScans = row.v >= 170000;
   }
 
   async upsert(nodes: GraphNode[], edges: GraphEdge[]): Promise<void> {
@@ -71,20 +75,23 @@ export class PgGraphStore implements GraphStore {
         ),
       chunksOf: (nodes) =>
         this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst LIKE '${CHUNK}%'`, [nodes]),
-      // Read from the smaller side (an index descent costs about 50 edge reads); the other side is a hashed
-      // filter behind an OFFSET 0 fence, since PostgreSQL < 17 turns two `= ANY` index conditions into one
-      // descent per pair (1,400 chunks × 120 citations: 170,000 descents).
+      // PostgreSQL 17+ (PGlite): both lists as index conditions, citations first. Older servers turn two `= ANY`
+      // index conditions into one descent per pair (1,400 chunks × 120 citations: 170,000 descents), so there the
+      // query reads from the smaller side (a descent costs about 50 edge reads) with the other as a hashed filter
+      // behind an OFFSET 0 fence.
       linksBetween: (chunks, nodes, nodeEdges) =>
-        nodes.length * 50 + nodeEdges < chunks.length * (50 + CHUNK_EDGES)
-          ? this.db.query(
-              `SELECT src, dst FROM (SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) OFFSET 0) e WHERE dst = ANY($2::text[])`,
-              [nodes, chunks],
-            )
-          : this.db.query(
-              `SELECT dst AS src, src AS dst FROM (SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) OFFSET 0) e
-               WHERE dst = ANY($2::text[])`,
-              [chunks, nodes],
-            ),
+        this.arrayScans
+          ? this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst = ANY($2::text[])`, [nodes, chunks])
+          : nodes.length * 50 + nodeEdges < chunks.length * (50 + CHUNK_EDGES)
+            ? this.db.query(
+                `SELECT src, dst FROM (SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) OFFSET 0) e WHERE dst = ANY($2::text[])`,
+                [nodes, chunks],
+              )
+            : this.db.query(
+                `SELECT dst AS src, src AS dst FROM (SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) OFFSET 0) e
+                 WHERE dst = ANY($2::text[])`,
+                [chunks, nodes],
+              ),
     });
   }
 
