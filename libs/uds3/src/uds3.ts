@@ -11,7 +11,7 @@ import { DEFAULT_QUALITY_RULES, scoreQuality, withNearDuplicate, type QualityRul
 import { fuse } from './search/fusion.js';
 import { parseFilter, parseSearchRequest, type SearchQuery } from './search/request.js';
 import type { DocumentStore, GraphStore, VectorStore } from './stores/interfaces.js';
-import type { DocumentBatchEntry, PgMetadataStore, VersionRow } from './stores/postgres/pg-metadata-store.js';
+import type { DocumentBatchEntry, HydratedChunk, PgMetadataStore, VersionRow } from './stores/postgres/pg-metadata-store.js';
 import { chunkText, type ChunkOptions } from './text/chunker.js';
 import { entityNodeId, extractCitations, extractKeywords, queryKeywords } from './text/entities.js';
 import type { TokenCounter } from './text/tokens.js';
@@ -289,20 +289,14 @@ export class Uds3 {
       }),
     );
     const t0 = performance.now();
-    // The metadata store decides what exists and what passes the filter (graph hits are not filtered in the walk).
-    const ids = [...new Set(Object.values(lists).flatMap((l) => l.map((h) => h.chunk_id)))];
-    const rows = ids.length ? await this.stores.metadata.hydrate(ids, query.filter) : new Map();
-    for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => rows.has(h.chunk_id));
-    const fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
-    const texts = await this.stores.metadata.contents(fused.map((f) => f.chunk_id));
-    // a chunk deleted since `hydrate` has no text left: it is left out rather than returned empty
-    const results: SearchResult[] = fused.filter((f) => texts.has(f.chunk_id)).map((f) => {
+    const { fused, rows } = await this.fuseExisting(lists, query);
+    const results: SearchResult[] = fused.map((f) => {
       const r = rows.get(f.chunk_id)!;
       return {
         document_id: r.document_id,
         chunk_id: r.id,
         title: r.title,
-        content: texts.get(f.chunk_id)!,
+        content: r.content!,
         score: round3(f.score),
         scores: { vector: round3(f.scores.vector), graph: round3(f.scores.graph), keyword: round3(f.scores.keyword) },
         quality_score: r.quality_score,
@@ -316,6 +310,26 @@ export class Uds3 {
     const statistics = summarise(results);
     if (log) await this.stores.metadata.logSearch(query.queryText, results.length, results.length ? statistics.avg_relevance_score : null);
     return { query, results, statistics, timings_ms: timings };
+  }
+
+  /**
+   * Fusion over the chunks that exist and pass the filter (the metadata store decides both; graph hits are not
+   * filtered in the walk), with the rows of the top k. One round trip checks every candidate and reads the text of
+   * the top k fused as if all passed; a second one reads the text of the top k only if the check changed it.
+   */
+  private async fuseExisting(lists: Partial<Record<SearchType, ScoredId[]>>, query: SearchQuery) {
+    const ids = [...new Set(Object.values(lists).flatMap((l) => l.map((h) => h.chunk_id)))];
+    const guess = fuse(lists, query.weights, query.fusion).slice(0, query.topK).map((f) => f.chunk_id);
+    const rows = ids.length ? await this.stores.metadata.hydrate(ids, query.filter, guess) : new Map<string, HydratedChunk>();
+    for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => rows.has(h.chunk_id));
+    let fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
+    const unread = fused.filter((f) => rows.get(f.chunk_id)!.content === undefined).map((f) => f.chunk_id);
+    if (unread.length) {
+      const texts = await this.stores.metadata.contents(unread);
+      for (const [id, content] of texts) rows.get(id)!.content = content;
+      fused = fused.filter((f) => rows.get(f.chunk_id)!.content !== undefined); // deleted in between
+    }
+    return { fused, rows };
   }
 
   async statistics(filters?: unknown) {

@@ -14,8 +14,8 @@ export interface DocumentBatchEntry {
   bands: string[];
 }
 
-/** A chunk's fields without its text: search reads the text of its final top k only (`contents`). */
-export type HydratedChunk = Omit<IndexedChunk, 'content'>;
+/** A chunk's fields; the text only where asked for (search reads the text of its final top k only). */
+export type HydratedChunk = Omit<IndexedChunk, 'content'> & { content?: string };
 
 export interface VersionRow {
   id: string;
@@ -210,17 +210,17 @@ export class PgMetadataStore {
     return out;
   }
 
-  /** The chunks among `ids` that pass the filter, with their documents' fields (not their text). */
-  async hydrate(ids: string[], filter: SearchFilter): Promise<Map<string, HydratedChunk>> {
-    const params: unknown[] = [ids];
+  /** The chunks among `ids` that pass the filter, with their documents' fields, and the text of those in `withText`. */
+  async hydrate(ids: string[], filter: SearchFilter, withText: string[] = []): Promise<Map<string, HydratedChunk>> {
+    const params: unknown[] = [ids, withText];
     const conditions = [`c.id = ANY($1::text[])`, ...filterConditions(filter, params)];
-    const rows: HydratedChunk[] = await this.db.query(
+    const rows: (HydratedChunk & { content: string | null })[] = await this.db.query(
       `SELECT c.id, c.document_id, c.seq, c.token_count, c.content_hash, d.title, d.domain, d.document_type,
-         d.source, d.language, d.quality_score
+         d.source, d.language, d.quality_score, CASE WHEN c.id = ANY($2::text[]) THEN c.content END AS content
        FROM ds_chunks c JOIN ds_documents d ON d.id = c.document_id ${where(conditions)}`,
       params,
     );
-    return new Map(rows.map((r) => [r.id, { ...r, quality_score: Number(r.quality_score) }]));
+    return new Map(rows.map((r) => [r.id, { ...r, quality_score: Number(r.quality_score), content: r.content ?? undefined }]));
   }
 
   /** The texts of the given chunks. */

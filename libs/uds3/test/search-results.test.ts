@@ -1,0 +1,67 @@
+/**
+ * Search results come from the metadata store: an entry another store holds without metadata (left behind by a
+ * crash between stores, say) is never returned and does not bend the other scores, and a filter applies to
+ * every signal, graph hits included.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DataSource } from 'typeorm';
+import { createUds3 } from '../src/factory.js';
+import { embeddedPostgres } from '../src/testing.js';
+import type { Uds3 } from '../src/uds3.js';
+
+const topics = ['Lärmschutz an Straßen', 'Photovoltaik auf Dächern', 'Abstandsflächen im Außenbereich', 'Windenergie und Artenschutz'];
+const docs = Array.from({ length: 24 }, (_, i) => ({
+  id: `r${i}`,
+  title: `${topics[i % 4]} ${i}`,
+  content: `${topics[i % 4]}: Bescheid ${i} nach § ${30 + (i % 6)} BauGB. ${topics[(i + 1) % 4]} wird am Rande erwähnt.`,
+  domain: i % 2 ? 'baurecht' : 'umweltrecht',
+  document_type: 'ruling',
+  language: 'de',
+}));
+
+describe('search results', () => {
+  let db: { dataSource: DataSource; close(): Promise<void> };
+  let uds3: Uds3;
+  beforeAll(async () => {
+    db = await embeddedPostgres();
+    uds3 = await createUds3({
+      dataSource: db.dataSource,
+      documents: { kind: 'postgres' },
+      vectors: { kind: 'pgvector' },
+      graph: { kind: 'postgres' },
+      embedder: { kind: 'hashing', dimension: 64 },
+    });
+    await uds3.ingest(docs);
+  });
+  afterAll(async () => {
+    await uds3?.close();
+    await db?.close();
+  });
+
+  it('ignores a vector without metadata, with the same scores as before it appeared', async () => {
+    const body = { query_text: 'Photovoltaik Dächer § 31 BauGB', top_k: 5 };
+    const before = await uds3.search(body, { log: false });
+    const [embedding] = await uds3.embedder.embed([body.query_text]);
+    const ghost = { ...before.results[0], id: 'ghost#0', chunk_id: 'ghost#0', document_id: 'ghost', source: 'x', language: 'de', seq: 0 };
+    await uds3.stores.vectors.upsert([{ chunk: { ...ghost, content_hash: 'x', token_count: 1 } as never, embedding }]);
+    const after = await uds3.search(body, { log: false });
+    expect(after.results.map((r) => r.chunk_id)).not.toContain('ghost#0');
+    expect(after.results.map((r) => [r.chunk_id, r.score, r.scores])).toEqual(before.results.map((r) => [r.chunk_id, r.score, r.scores]));
+    expect(after.results).toHaveLength(5);
+    expect(after.results.every((r) => r.content.length > 0)).toBe(true);
+  });
+
+  it('applies a filter to graph hits too', async () => {
+    const all = await uds3.search({ query_text: '§ 30 BauGB', top_k: 100, search_types: ['graph'] }, { log: false });
+    expect(new Set(all.results.map((r) => r.domain)).size).toBe(2);
+    const only = await uds3.search({ query_text: '§ 30 BauGB', top_k: 100, search_types: ['graph'], filters: { domain: 'baurecht' } }, { log: false });
+    expect(only.results.length).toBeGreaterThan(0);
+    expect(only.results.every((r) => r.domain === 'baurecht')).toBe(true);
+    expect(only.results.map((r) => r.chunk_id)).toEqual(all.results.filter((r) => r.domain === 'baurecht').map((r) => r.chunk_id));
+    // a short list whose unfiltered top 3 holds rejected hits: the text of the replacements is read as well
+    expect(all.results.slice(0, 3).some((r) => r.domain !== 'baurecht')).toBe(true);
+    const top3 = await uds3.search({ query_text: '§ 30 BauGB', top_k: 3, search_types: ['graph'], filters: { domain: 'baurecht' } }, { log: false });
+    expect(top3.results.map((r) => [r.chunk_id, r.content])).toEqual(only.results.slice(0, 3).map((r) => [r.chunk_id, r.content]));
+    expect(top3.results.every((r) => r.content.includes('BauGB'))).toBe(true);
+  });
+});
