@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import { acquireDataSource } from '@clara/platform';
+import { createUds3 } from './factory.js';
 import { UDS3_MIGRATIONS } from './stores/postgres/migrations.js';
+import type { Uds3 } from './uds3.js';
 
 // src/ and dist/ are both two levels below the package root, three below the repository root
 const BIN = resolve(import.meta.dirname, '../../../node_modules/.bin');
@@ -102,6 +104,26 @@ export async function embeddedPostgres(): Promise<{ dataSource: DataSource; clos
     close: async () => {
       await shared.release(); // last user: stops the embedded server too
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** UDS3 on the embedded default's stores (PGlite with pgvector and the graph tables) and the hashing embedder. */
+export async function embeddedUds3(dimension = 64): Promise<{ uds3: Uds3; dataSource: DataSource; close(): Promise<void> }> {
+  const db = await embeddedPostgres();
+  const uds3 = await createUds3({
+    dataSource: db.dataSource,
+    documents: { kind: 'postgres' },
+    vectors: { kind: 'pgvector' },
+    graph: { kind: 'postgres' },
+    embedder: { kind: 'hashing', dimension },
+  });
+  return {
+    uds3,
+    dataSource: db.dataSource,
+    close: async () => {
+      await uds3.close();
+      await db.close();
     },
   };
 }

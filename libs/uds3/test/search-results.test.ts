@@ -4,9 +4,7 @@
  * every signal, graph hits included.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DataSource } from 'typeorm';
-import { createUds3 } from '../src/factory.js';
-import { embeddedPostgres } from '../src/testing.js';
+import { embeddedUds3 } from '../src/testing.js';
 import type { Uds3 } from '../src/uds3.js';
 
 const topics = ['Lärmschutz an Straßen', 'Photovoltaik auf Dächern', 'Abstandsflächen im Außenbereich', 'Windenergie und Artenschutz'];
@@ -20,21 +18,14 @@ const docs = Array.from({ length: 24 }, (_, i) => ({
 }));
 
 describe('search results', () => {
-  let db: { dataSource: DataSource; close(): Promise<void> };
+  let db: Awaited<ReturnType<typeof embeddedUds3>>;
   let uds3: Uds3;
   beforeAll(async () => {
-    db = await embeddedPostgres();
-    uds3 = await createUds3({
-      dataSource: db.dataSource,
-      documents: { kind: 'postgres' },
-      vectors: { kind: 'pgvector' },
-      graph: { kind: 'postgres' },
-      embedder: { kind: 'hashing', dimension: 64 },
-    });
+    db = await embeddedUds3(64);
+    uds3 = db.uds3;
     await uds3.ingest(docs);
   });
   afterAll(async () => {
-    await uds3?.close();
     await db?.close();
   });
 

@@ -3,9 +3,7 @@
  * graph walk's index lookups turn into sequential scans of the whole graph and never become index-only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DataSource } from 'typeorm';
-import { createUds3 } from '../src/factory.js';
-import { embeddedPostgres } from '../src/testing.js';
+import { embeddedUds3 } from '../src/testing.js';
 import type { Uds3 } from '../src/uds3.js';
 
 const docs = (from: number, n: number) =>
@@ -19,7 +17,7 @@ const docs = (from: number, n: number) =>
   }));
 
 describe('planner statistics upkeep (embedded PGlite)', () => {
-  let db: { dataSource: DataSource; close(): Promise<void> };
+  let db: Awaited<ReturnType<typeof embeddedUds3>>;
   let uds3: Uds3;
   const tuples = async (table: string) =>
     Number((await db.dataSource.query(`SELECT reltuples FROM pg_class WHERE relname = $1`, [table]))[0].reltuples);
@@ -37,17 +35,10 @@ describe('planner statistics upkeep (embedded PGlite)', () => {
       .join('\n');
 
   beforeAll(async () => {
-    db = await embeddedPostgres();
-    uds3 = await createUds3({
-      dataSource: db.dataSource,
-      documents: { kind: 'postgres' },
-      vectors: { kind: 'pgvector' },
-      graph: { kind: 'postgres' },
-      embedder: { kind: 'hashing', dimension: 32 },
-    });
+    db = await embeddedUds3(32);
+    uds3 = db.uds3;
   });
   afterAll(async () => {
-    await uds3?.close();
     await db?.close();
   });
 

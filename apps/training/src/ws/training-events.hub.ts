@@ -244,12 +244,7 @@ export class TrainingEventsHub {
   }
 
   private sendText(c: Conn, text: string) {
-    if (c.ws.readyState !== WebSocket.OPEN) return;
-    if (c.ws.bufferedAmount > MAX_BUFFERED) {
-      c.ws.close(1013, 'client too slow; reconnect and resume');
-      return;
-    }
-    c.ws.send(text);
+    if (this.writable(c, c.ws.bufferedAmount)) c.ws.send(text);
   }
 
   /**
@@ -258,12 +253,17 @@ export class TrainingEventsHub {
    * socket synchronously, so frames never interleave partially.
    */
   private sendFrame(c: Conn, frame: Buffer) {
-    if (c.ws.readyState !== WebSocket.OPEN) return;
-    if (c.socket.writableLength > MAX_BUFFERED) {
+    if (this.writable(c, c.socket.writableLength)) c.socket.write(frame);
+  }
+
+  /** Open and keeping up; a client more than MAX_BUFFERED behind is closed (it resumes from its last seq). */
+  private writable(c: Conn, buffered: number): boolean {
+    if (c.ws.readyState !== WebSocket.OPEN) return false;
+    if (buffered > MAX_BUFFERED) {
       c.ws.close(1013, 'client too slow; reconnect and resume');
-      return;
+      return false;
     }
-    c.socket.write(frame);
+    return true;
   }
 }
 
