@@ -19,6 +19,7 @@ import {
   type TrainingJobEvent,
   type TrainingJobView,
 } from '@clara/contracts';
+import { CoalescingQueue } from './coalescing-queue.js';
 
 export interface NewTrainingJob {
   trainerType: TrainerType;
@@ -160,12 +161,8 @@ const CREATE_BATCH_MAX = 128;
 const CREATE_BATCHES_IN_FLIGHT = 4;
 
 export class TrainingJobRepository {
-  private pendingCreates: PendingCreate[] = [];
-  private createBatchesInFlight = 0;
-  private createFlushScheduled = false;
-  private pendingReads: PendingRead[] = [];
-  private readBatchesInFlight = 0;
-  private readFlushScheduled = false;
+  private readonly creates = new CoalescingQueue<PendingCreate>(CREATE_BATCH_MAX, CREATE_BATCHES_IN_FLIGHT, (b) => this.writeCreateBatch(b));
+  private readonly reads = new CoalescingQueue<PendingRead>(READ_BATCH_MAX, READ_BATCHES_IN_FLIGHT, (b) => this.readBatch(b));
 
   constructor(
     private readonly dataSource: DataSource,
@@ -187,26 +184,7 @@ export class TrainingJobRepository {
    * If a batch fails, each job is retried alone, so one bad row fails only its own request, as before.
    */
   private createBatched(input: NewTrainingJob): Promise<CreateOutcome> {
-    return new Promise((resolve, reject) => {
-      this.pendingCreates.push({ input, resolve, reject });
-      this.scheduleCreateFlush();
-    });
-  }
-
-  private scheduleCreateFlush() {
-    if (this.createFlushScheduled || this.createBatchesInFlight >= CREATE_BATCHES_IN_FLIGHT || !this.pendingCreates.length) return;
-    this.createFlushScheduled = true;
-    setImmediate(() => {
-      this.createFlushScheduled = false;
-      while (this.pendingCreates.length && this.createBatchesInFlight < CREATE_BATCHES_IN_FLIGHT) {
-        const batch = this.pendingCreates.splice(0, CREATE_BATCH_MAX);
-        this.createBatchesInFlight++;
-        void this.writeCreateBatch(batch).finally(() => {
-          this.createBatchesInFlight--;
-          this.scheduleCreateFlush();
-        });
-      }
-    });
+    return new Promise((resolve, reject) => this.creates.push({ input, resolve, reject }));
   }
 
   private async writeCreateBatch(batch: PendingCreate[]): Promise<void> {
@@ -313,31 +291,12 @@ export class TrainingJobRepository {
    */
   findById(id: string): Promise<TrainingJobView | null> {
     if (!UUID_TEXT.test(id)) return this.findOne(id);
-    return new Promise((resolve, reject) => {
-      this.pendingReads.push({ id, resolve, reject });
-      this.scheduleReadFlush();
-    });
+    return new Promise((resolve, reject) => this.reads.push({ id, resolve, reject }));
   }
 
   private async findOne(id: string): Promise<TrainingJobView | null> {
     const [row] = await this.dataSource.query(`SELECT * FROM training_jobs WHERE id = $1`, [id]);
     return row ? toView(row) : null;
-  }
-
-  private scheduleReadFlush() {
-    if (this.readFlushScheduled || this.readBatchesInFlight >= READ_BATCHES_IN_FLIGHT || !this.pendingReads.length) return;
-    this.readFlushScheduled = true;
-    setImmediate(() => {
-      this.readFlushScheduled = false;
-      while (this.pendingReads.length && this.readBatchesInFlight < READ_BATCHES_IN_FLIGHT) {
-        const batch = this.pendingReads.splice(0, READ_BATCH_MAX);
-        this.readBatchesInFlight++;
-        void this.readBatch(batch).finally(() => {
-          this.readBatchesInFlight--;
-          this.scheduleReadFlush();
-        });
-      }
-    });
   }
 
   private async readBatch(batch: PendingRead[]): Promise<void> {
