@@ -315,14 +315,17 @@ export class Uds3 {
   /**
    * Fusion over the chunks that exist and pass the filter (the metadata store decides both; graph hits are not
    * filtered in the walk), with the rows of the top k. One round trip checks every candidate and reads the text of
-   * the top k fused as if all passed; a second one reads the text of the top k only if the check changed it.
+   * the top k fused as if all passed; only if some failed is fusion run again, and a second round trip reads the
+   * text of whatever that brought into the top k.
    */
   private async fuseExisting(lists: Partial<Record<SearchType, ScoredId[]>>, query: SearchQuery) {
     const ids = [...new Set(Object.values(lists).flatMap((l) => l.map((h) => h.chunk_id)))];
-    const guess = fuse(lists, query.weights, query.fusion).slice(0, query.topK).map((f) => f.chunk_id);
-    const rows = ids.length ? await this.stores.metadata.hydrate(ids, query.filter, guess) : new Map<string, HydratedChunk>();
-    for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => rows.has(h.chunk_id));
     let fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
+    const rows = ids.length ? await this.stores.metadata.hydrate(ids, query.filter, fused.map((f) => f.chunk_id)) : new Map<string, HydratedChunk>();
+    if (rows.size < ids.length) {
+      for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => rows.has(h.chunk_id));
+      fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
+    }
     const unread = fused.filter((f) => rows.get(f.chunk_id)!.content === undefined).map((f) => f.chunk_id);
     if (unread.length) {
       const texts = await this.stores.metadata.contents(unread);

@@ -43,19 +43,20 @@ export async function proximityTopK(
   const degree = new Map<string, number>();
   const visited = seeds.map((s) => new Set([s.id]));
   for (const [i, s] of seeds.entries()) {
-    addSource(sources, s.id, i, 0);
+    append(sources, s.id, { seed: i, depth: 0 });
     degree.set(s.id, s.degree);
   }
   let frontier = seeds.map((s, i) => ({ node: s.id, seed: i }));
   for (let depth = 1; depth < hops && frontier.length; depth++) {
-    const out = groupBy(await links.entityNeighbours([...new Set(frontier.map((f) => f.node))]), (r) => r.src);
+    const out = new Map<string, { dst: string; degree: number }[]>();
+    for (const r of await links.entityNeighbours([...new Set(frontier.map((f) => f.node))])) append(out, r.src, r);
     const next: typeof frontier = [];
     for (const f of frontier) {
       for (const r of out.get(f.node) ?? []) {
         if (visited[f.seed].has(r.dst)) continue;
         visited[f.seed].add(r.dst);
         degree.set(r.dst, r.degree);
-        addSource(sources, r.dst, f.seed, depth);
+        append(sources, r.dst, { seed: f.seed, depth });
         next.push({ node: r.dst, seed: f.seed });
       }
     }
@@ -64,21 +65,10 @@ export async function proximityTopK(
   return rank(seeds.length, sources, degree, limit, links, budget);
 }
 
-function addSource(sources: Sources, node: string, seed: number, depth: number): void {
-  const list = sources.get(node);
-  if (list) list.push({ seed, depth });
-  else sources.set(node, [{ seed, depth }]);
-}
-
-function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const list = out.get(k);
-    if (list) list.push(item);
-    else out.set(k, [item]);
-  }
-  return out;
+function append<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 async function rank(
@@ -87,7 +77,7 @@ async function rank(
   degree: Map<string, number>,
   limit: number,
   links: GraphLinks,
-  budget = ENUMERATION_BUDGET,
+  budget: number,
 ): Promise<ScoredId[]> {
   // nearest[chunk][seed] = smallest distance found so far
   const nearest = new Map<string, Float64Array>();
@@ -102,10 +92,7 @@ async function rank(
   };
   // layer by layer while the chunk edges read stay within the budget (degree bounds a source's chunk edges)
   const layers = new Map<number, string[]>();
-  for (const [node, list] of sources) {
-    const depth = Math.min(...list.map((s) => s.depth));
-    layers.set(depth, [...(layers.get(depth) ?? []), node]);
-  }
+  for (const [node, list] of sources) append(layers, Math.min(...list.map((s) => s.depth)), node);
   let enumerated = -1;
   let volume = 0;
   for (const depth of [...layers.keys()].sort((a, b) => a - b)) {

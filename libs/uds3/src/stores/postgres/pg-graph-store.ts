@@ -79,19 +79,17 @@ export class PgGraphStore implements GraphStore {
       // index conditions into one descent per pair (1,400 chunks × 120 citations: 170,000 descents), so there the
       // query reads from the smaller side (a descent costs about 50 edge reads) with the other as a hashed filter
       // behind an OFFSET 0 fence.
-      linksBetween: (chunks, nodes, nodeEdges) =>
-        this.arrayScans
-          ? this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst = ANY($2::text[])`, [nodes, chunks])
-          : nodes.length * 50 + nodeEdges < chunks.length * (50 + CHUNK_EDGES)
-            ? this.db.query(
-                `SELECT src, dst FROM (SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) OFFSET 0) e WHERE dst = ANY($2::text[])`,
-                [nodes, chunks],
-              )
-            : this.db.query(
-                `SELECT dst AS src, src AS dst FROM (SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) OFFSET 0) e
-                 WHERE dst = ANY($2::text[])`,
-                [chunks, nodes],
-              ),
+      linksBetween: (chunks, nodes, nodeEdges) => {
+        if (this.arrayScans) {
+          return this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst = ANY($2::text[])`, [nodes, chunks]);
+        }
+        const fromNodes = nodes.length * 50 + nodeEdges < chunks.length * (50 + CHUNK_EDGES);
+        return this.db.query(
+          `SELECT ${fromNodes ? 'src, dst' : 'dst AS src, src AS dst'}
+           FROM (SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) OFFSET 0) e WHERE dst = ANY($2::text[])`,
+          fromNodes ? [nodes, chunks] : [chunks, nodes],
+        );
+      },
     });
   }
 

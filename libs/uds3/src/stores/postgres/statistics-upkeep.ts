@@ -10,7 +10,8 @@ import type { DataSource } from 'typeorm';
 
 export class StatisticsUpkeep {
   private written = 0;
-  private analyzedAt = 0;
+  /** ds_chunks rows at the last run, as the planner counts them (pg_class.reltuples, like autovacuum). */
+  private chunksAtLastRun = 0;
   private running: Promise<void> | null = null;
 
   constructor(private readonly db: DataSource) {}
@@ -18,21 +19,21 @@ export class StatisticsUpkeep {
   /** Call after a committed write of `chunks` chunks; vacuums and analyzes when enough has changed. */
   async noteWrites(chunks: number): Promise<void> {
     this.written += chunks;
-    if (this.written < 50 + 0.1 * this.analyzedAt) return;
+    if (this.written < 50 + 0.1 * this.chunksAtLastRun) return;
     if (this.running) return this.running;
-    this.running = this.analyze().finally(() => (this.running = null));
+    this.running = this.vacuumAnalyze().finally(() => (this.running = null));
     return this.running;
   }
 
-  private async analyze(): Promise<void> {
+  private async vacuumAnalyze(): Promise<void> {
     const tables: { name: string }[] = await this.db.query(
       `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE 'ds\\_%'`,
     );
     const before = this.written;
     for (const t of tables) await this.db.query(`VACUUM (ANALYZE) "${t.name}"`);
-    const [row] = await this.db.query(`SELECT count(*)::int AS n FROM ds_chunks`);
-    this.analyzedAt = row.n;
+    const [row] = await this.db.query(`SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = 'ds_chunks'::regclass`);
+    this.chunksAtLastRun = Number(row.n);
     this.written -= before;
   }
 }
