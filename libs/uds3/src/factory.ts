@@ -9,7 +9,7 @@ import type { DocumentStore, GraphStore, VectorStore } from './stores/interfaces
 import { Neo4jGraphStore } from './stores/neo4j/neo4j-graph-store.js';
 import { PgDocumentStore } from './stores/postgres/pg-document-store.js';
 import { PgGraphStore } from './stores/postgres/pg-graph-store.js';
-import { PgMetadataStore } from './stores/postgres/pg-metadata-store.js';
+import { DEFAULT_TS_CONFIGS, PgMetadataStore } from './stores/postgres/pg-metadata-store.js';
 import { PgVectorStore } from './stores/postgres/pg-vector-store.js';
 import { StatisticsUpkeep } from './stores/postgres/statistics-upkeep.js';
 import { HfTokenCounter, RegexTokenCounter, type TokenCounter } from './text/tokens.js';
@@ -28,6 +28,8 @@ export interface Uds3Config {
   embedder: EmbedderConfig;
   /** Path of a Hugging Face tokenizer.json used for chunking and token counts; unset → regex word tokens. */
   tokenizerPath?: string;
+  /** Memory for decoded keyword postings kept between searches (default 128 MiB). */
+  keywordCacheBytes?: number;
   options?: Partial<Uds3Options>;
 }
 
@@ -49,7 +51,7 @@ export async function createUds3(config: Uds3Config): Promise<Uds3> {
   const tokens: TokenCounter = config.tokenizerPath ? await HfTokenCounter.fromFile(config.tokenizerPath) : new RegexTokenCounter();
   const uds3 = new Uds3(
     {
-      metadata: new PgMetadataStore(config.dataSource),
+      metadata: new PgMetadataStore(config.dataSource, DEFAULT_TS_CONFIGS, config.keywordCacheBytes),
       documents: createDocumentStore(config.documents, config.dataSource),
       vectors: createVectorStore(config.vectors, config.dataSource),
       graph: createGraphStore(config.graph, config.dataSource),

@@ -189,6 +189,17 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
     expect(postings).toBe(0);
   });
 
+  it('never serves cached postings that another store instance has since rewritten, and stays exact with a tiny cache', async () => {
+    await compare({}, 10); // this store's cache now holds the query terms' postings
+    const other = new PgMetadataStore(db.dataSource); // e.g. a second datasets replica with its own cache
+    expect(await other.deleteDocuments(['d5', 'd61', 'd150'])).toBe(3);
+    await ingest(other, [gen.doc('d7'), gen.doc('d301')]); // d7 replaced: its segment is rebuilt
+    await compare({}, 10);
+    await compare({ domain: ['umwelt'] }, 15);
+    const tiny = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, 4096); // evicts on nearly every read
+    for (const q of queries) expectSameTopK(await tiny.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
+  });
+
   it('matches German inflected forms through stemming, and nothing for unknown words', async () => {
     await ingest(store, [
       {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BM25_B, BM25_K1, bm25Idf, bm25Impact, POSTING_BYTES, Ranking, ScoreAccumulator } from './keyword-index.js';
+import { BM25_B, BM25_K1, bm25Idf, bm25Impact, decodePostings, POSTING_BYTES, PostingsCache, Ranking, ScoreAccumulator } from './keyword-index.js';
 
 let seed = 99;
 const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
@@ -50,7 +50,7 @@ describe('ScoreAccumulator', () => {
         const idf = Math.log(1 + (n - df.get(r.term)! + 0.5) / (df.get(r.term)! + 0.5));
         for (const [no, w] of r.pairs) want.set(no, (want.get(no) ?? 0) + idf * w);
       }
-      acc.addAll(rows.map((r) => ({ term: r.term, df: r.df, postings: pack(r.pairs) })), n);
+      acc.addAll(rows.map((r) => ({ term: r.term, df: r.df, postings: decodePostings(pack(r.pairs)) })), n);
       const ranking = acc.take();
       expect(ranking.remaining).toBe(want.size);
       const got = new Map(ranking.next(1e9).map((x) => [x.no, x.score]));
@@ -73,5 +73,42 @@ describe('Ranking', () => {
     expect(got).toEqual(want);
     expect(ranking.next(5)).toEqual([]);
     expect(new Ranking(new Int32Array(0), new Float64Array(0)).next(3)).toEqual([]);
+  });
+});
+
+describe('PostingsCache', () => {
+  const postings = (n: number) => decodePostings(pack(Array.from({ length: n }, (_, i) => [i, 1] as [number, number])));
+
+  it('hands back postings only for the row version they were read from', () => {
+    const cache = new PostingsCache(1 << 20);
+    const p = postings(10);
+    cache.put('bau', '3', '901', p);
+    expect(cache.get('bau', '3', '901')).toBe(p);
+    expect(cache.get('bau', '4', '901')).toBeUndefined();
+    // the row was rewritten (new xmin): a miss, and the stale entry is gone
+    expect(cache.get('bau', '3', '955')).toBeUndefined();
+    expect(cache.get('bau', '3', '901')).toBeUndefined();
+    expect(cache.size).toBe(0);
+    expect(cache.usedBytes).toBe(0);
+  });
+
+  it('stays within its byte budget, evicting the least recently used first', () => {
+    const one = postings(1000).nos.byteLength * 2; // bytes of one entry's arrays
+    const cache = new PostingsCache(3.5 * one + 3 * 200);
+    for (const t of ['a', 'b', 'c']) cache.put(t, '1', 'v', postings(1000));
+    expect(cache.get('a', '1', 'v')).toBeDefined(); // a is now the most recently used
+    cache.put('d', '1', 'v', postings(1000));
+    expect(cache.usedBytes).toBeLessThanOrEqual(cache.maxBytes);
+    expect(cache.get('b', '1', 'v')).toBeUndefined();
+    for (const t of ['a', 'c', 'd']) expect(cache.get(t, '1', 'v')).toBeDefined();
+    cache.put('huge', '1', 'v', postings(10_000)); // larger than the whole budget: not kept
+    expect(cache.get('huge', '1', 'v')).toBeUndefined();
+  });
+
+  it('decodes the packed big-endian pairs in order', () => {
+    const pairs: [number, number][] = [[3, 0.5], [70_000, 1.25], [2 ** 30, 2]];
+    const { nos, impacts } = decodePostings(pack(pairs));
+    expect([...nos]).toEqual(pairs.map((p) => p[0]));
+    expect([...impacts]).toEqual(pairs.map((p) => p[1]));
   });
 });

@@ -27,11 +27,82 @@ export function bm25Impact(tf: number, dl: number, avgdl: number, k1 = BM25_K1, 
   return (tf * (k1 + 1)) / (tf + k1 * (1 - b + (b * dl) / avgdl));
 }
 
-/** Postings of one term in one segment, as read from ds_kw_postings. */
+/** One term's postings in one segment, decoded: chunk `no`s ascending and their BM25 term impacts. */
+export interface Postings {
+  nos: Int32Array;
+  impacts: Float32Array;
+}
+
+/** Decodes packed postings (big-endian int4 no + float4 impact, as built in SQL) into typed arrays. */
+export function decodePostings(packed: Uint8Array): Postings {
+  const count = Math.floor(packed.byteLength / POSTING_BYTES);
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  const nos = new Int32Array(count);
+  const impacts = new Float32Array(count);
+  for (let i = 0, o = 0; i < count; i++, o += POSTING_BYTES) {
+    nos[i] = view.getInt32(o);
+    impacts[i] = view.getFloat32(o + 4);
+  }
+  return { nos, impacts };
+}
+
+/** Postings of one term in one segment. */
 export interface PostingsRow {
   term: string;
   df: number;
-  postings: Uint8Array;
+  postings: Postings;
+}
+
+/**
+ * Decoded postings kept in memory between queries, least recently used first out beyond `maxBytes`. Each entry
+ * carries the row version it was read from (PostgreSQL's `xmin`): a segment rebuilt by any process writes new
+ * rows with a new xmin, so a lookup with the version just listed by the database can never return stale
+ * postings, whoever wrote them. Only the small (term, segment, df, xmin) list is read per query then.
+ */
+export class PostingsCache {
+  private readonly entries = new Map<string, { version: string; postings: Postings; bytes: number }>();
+  private bytes = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get usedBytes(): number {
+    return this.bytes;
+  }
+
+  get(term: string, segment: string, version: string): Postings | undefined {
+    const key = `${segment}\u0000${term}`;
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.entries.delete(key);
+    if (e.version !== version) {
+      this.bytes -= e.bytes;
+      return undefined;
+    }
+    this.entries.set(key, e); // most recently used last
+    return e.postings;
+  }
+
+  put(term: string, segment: string, version: string, postings: Postings): void {
+    const key = `${segment}\u0000${term}`;
+    const bytes = postings.nos.byteLength + postings.impacts.byteLength + 64 + key.length * 2;
+    if (bytes > this.maxBytes) return;
+    const old = this.entries.get(key);
+    if (old) {
+      this.entries.delete(key);
+      this.bytes -= old.bytes;
+    }
+    this.entries.set(key, { version, postings, bytes });
+    this.bytes += bytes;
+    for (const [k, e] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= e.bytes;
+    }
+  }
 }
 
 /**
@@ -52,14 +123,15 @@ export class ScoreAccumulator {
     for (const r of rows) this.add(r.postings, bm25Idf(n, df.get(r.term)!));
   }
 
-  add(postings: Uint8Array, weight: number): void {
-    const view = new DataView(postings.buffer, postings.byteOffset, postings.byteLength);
-    const end = postings.byteLength - (postings.byteLength % POSTING_BYTES);
-    for (let o = 0; o < end; o += POSTING_BYTES) {
-      const no = view.getInt32(o);
-      if (no >= this.scores.length) this.grow(no);
-      if (this.seen[no] === 0) {
-        this.seen[no] = 1;
+  add({ nos, impacts }: Postings, weight: number): void {
+    // nos ascend, so the last is the largest
+    if (nos.length && nos[nos.length - 1] >= this.scores.length) this.grow(nos[nos.length - 1]);
+    const scores = this.scores;
+    const seen = this.seen;
+    for (let i = 0; i < nos.length; i++) {
+      const no = nos[i];
+      if (seen[no] === 0) {
+        seen[no] = 1;
         if (this.count === this.touched.length) {
           const t = new Int32Array(this.touched.length * 2);
           t.set(this.touched);
@@ -67,7 +139,7 @@ export class ScoreAccumulator {
         }
         this.touched[this.count++] = no;
       }
-      this.scores[no] += weight * view.getFloat32(o + 4);
+      scores[no] += weight * impacts[i];
     }
   }
 

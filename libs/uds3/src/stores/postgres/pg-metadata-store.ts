@@ -4,7 +4,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Chunk, IndexedChunk, ScoredId, SearchFilter, StoredDocument } from '../../model.js';
-import { buildKeywordSegments, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
+import { buildKeywordSegments, decodePostings, PostingsCache, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
 import { filterConditions, tsConfigFor, where } from './sql.js';
 
 export interface DocumentBatchEntry {
@@ -50,11 +50,19 @@ export interface ManifestEntry {
 
 export const DEFAULT_TS_CONFIGS: Record<string, string> = { de: 'german', en: 'english' };
 
+/** Default memory for decoded keyword postings (the whole index of 100,000 typical chunks takes about 60 MB). */
+export const DEFAULT_POSTINGS_CACHE_BYTES = 128 * 2 ** 20;
+
 export class PgMetadataStore {
+  private readonly postingsCache: PostingsCache;
+
   constructor(
     private readonly db: DataSource,
     private readonly tsConfigs: Record<string, string> = DEFAULT_TS_CONFIGS,
-  ) {}
+    postingsCacheBytes = DEFAULT_POSTINGS_CACHE_BYTES,
+  ) {
+    this.postingsCache = new PostingsCache(postingsCacheBytes);
+  }
 
   private readonly accumulator = new ScoreAccumulator();
 
@@ -170,20 +178,42 @@ export class PgMetadataStore {
   /**
    * Keyword search, BM25 over the keyword index (keyword-index.ts), exact top k. The query's lexemes come from
    * every configured text-search config plus 'simple' (any of them may match: the query's language is unknown).
-   * One round trip fetches their postings and the index size; scores are summed here; then the best chunks are
+   * One round trip lists their postings rows (versions only) and the index size, a second reads the rows the
+   * postings cache lacks or holds in an older version; scores are summed here; then the best chunks are
    * resolved to ids through the filter in growing batches until k pass (deleted or filtered chunks are skipped).
    */
   async keywordSearch(queryText: string, k: number, filter: SearchFilter): Promise<ScoredId[]> {
     const configs = [...new Set([...Object.values(this.tsConfigs), 'simple'])];
-    // = ANY(ARRAY(…)): one index scan on the primary key (an IN-join was planned as a hash join over the whole table)
-    const rows: (PostingsRow & { n: string })[] = await this.db.query(
-      `SELECT p.term, p.df, p.postings, (SELECT coalesce(sum(chunk_count), 0) FROM ds_kw_segments)::text AS n
+    // = ANY(ARRAY(…)): one index scan on the primary key (an IN-join was planned as a hash join over the whole table).
+    // Only the row versions are listed; postings come from the cache unless a row is new or was rewritten.
+    const listed: { term: string; segment: string; df: number; version: string; n: string }[] = await this.db.query(
+      `SELECT p.term, p.segment::text, p.df, p.xmin::text AS version, (SELECT coalesce(sum(chunk_count), 0) FROM ds_kw_segments)::text AS n
        FROM ds_kw_postings p
        WHERE p.term = ANY(ARRAY(SELECT x.lexeme FROM unnest($2::regconfig[]) AS cfg(c), unnest(to_tsvector(cfg.c, $1)) x))`,
       [queryText, configs],
     );
-    if (!rows.length || k <= 0) return [];
-    this.accumulator.addAll(rows, Number(rows[0].n));
+    if (!listed.length || k <= 0) return [];
+    const rows: PostingsRow[] = [];
+    const missing: typeof listed = [];
+    for (const r of listed) {
+      const postings = this.postingsCache.get(r.term, r.segment, r.version);
+      if (postings) rows.push({ term: r.term, df: r.df, postings });
+      else missing.push(r);
+    }
+    if (missing.length) {
+      // read now: a row rewritten since the listing comes back with its new version and df
+      const read: { term: string; segment: string; df: number; version: string; postings: Uint8Array }[] = await this.db.query(
+        `SELECT p.term, p.segment::text, p.df, p.xmin::text AS version, p.postings
+         FROM ds_kw_postings p JOIN unnest($1::text[], $2::bigint[]) AS m(term, segment) ON p.term = m.term AND p.segment = m.segment`,
+        [missing.map((r) => r.term), missing.map((r) => r.segment)],
+      );
+      for (const r of read) {
+        const postings = decodePostings(r.postings);
+        this.postingsCache.put(r.term, r.segment, r.version, postings);
+        rows.push({ term: r.term, df: r.df, postings });
+      }
+    }
+    this.accumulator.addAll(rows, Number(listed[0].n));
     const ranking = this.accumulator.take();
     const params: unknown[] = [];
     const conditions = filterConditions(filter, params);
