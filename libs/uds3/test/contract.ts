@@ -108,6 +108,20 @@ export function vectorStoreContract(store: () => VectorStore) {
     expect(two.map((h) => h.chunk_id).sort()).toEqual(['doc1#0', 'doc2#0']);
   });
 
+  it('returns k neighbours when k is larger than an index\'s default search width, nearest first', async () => {
+    const s = store();
+    const words = texts.join(' ').split(' ');
+    const many = Array.from({ length: 150 }, (_, i) => `${words[i % words.length]} ${words[(i * 7) % words.length]} ${words[(i * 13) % words.length]} ${i}`);
+    const vectors = await embedder.embed(many);
+    await s.upsert(many.map((content, i) => ({ chunk: chunk(0, { id: `wide${i}#0`, document_id: `wide${i}`, content }), embedding: vectors[i] })));
+    const hits = await s.query(vectors[0], 120, {});
+    expect(hits).toHaveLength(120);
+    expect(hits[0].chunk_id).toBe('wide0#0');
+    for (let i = 1; i < hits.length; i++) expect(hits[i].score).toBeLessThanOrEqual(hits[i - 1].score + 1e-6);
+    await s.deleteByDocuments(many.map((_, i) => `wide${i}`));
+    expect(await s.count()).toBe(texts.length);
+  });
+
   it('upserts in place and deletes by document', async () => {
     const s = store();
     const [v] = await embedder.embed(['Lärmschutz an einer Bundesstraße']);

@@ -64,16 +64,20 @@ export class PgVectorStore implements VectorStore {
   async query(embedding: Float32Array, k: number, filter: SearchFilter): Promise<ScoredId[]> {
     const params: unknown[] = [vectorLiteral(embedding)];
     const conditions = filterConditions(filter, params, 'v', 'document_id');
-    params.push(k);
     const filtered = conditions.length > 0;
-    // Filter fields live in the vector table itself. HNSW yields ef_search candidates before the filter, so widen it.
-    const sql = `SELECT v.chunk_id, 1 - (v.embedding <=> $1::vector) AS score FROM ${this.table} v
-         ${filtered ? `WHERE ${conditions.join(' AND ')}` : ''}
-         ORDER BY v.embedding <=> $1::vector LIMIT $${params.length}`;
-    const rows = await this.db.transaction(async (em) => {
-      await em.query(`SET LOCAL hnsw.ef_search = ${Math.min(1000, Math.max(40, k * (filtered ? 4 : 1)))}`);
-      return em.query(sql, params);
-    });
+    // HNSW yields at most ef_search candidates, before the filter: widen it to k (4 k when filtered). Filter fields
+    // live in the vector table itself. set_config(…, true) lasts for this statement's own transaction; the one-row
+    // cfg is the outer side of the LATERAL join (the inner side refers to it), so it is set before the index scan
+    // starts, in one round trip instead of BEGIN, SET LOCAL, SELECT, COMMIT.
+    params.push(String(Math.min(1000, Math.max(40, k * (filtered ? 4 : 1)))), k);
+    const rows = await this.db.query(
+      `SELECT h.chunk_id, h.score
+       FROM (SELECT set_config('hnsw.ef_search', $${params.length - 1}, true) AS ef) cfg,
+         LATERAL (SELECT v.chunk_id, 1 - (v.embedding <=> $1::vector) AS score FROM ${this.table} v
+           WHERE ${['cfg.ef IS NOT NULL', ...conditions].join(' AND ')}
+           ORDER BY v.embedding <=> $1::vector LIMIT $${params.length}) h`,
+      params,
+    );
     return rows.map((r: { chunk_id: string; score: number }) => ({ chunk_id: r.chunk_id, score: Number(r.score) }));
   }
 
