@@ -4,6 +4,7 @@
 // `distributed` (PostgreSQL server + Chroma server, started here).
 //
 // Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200] [--uds3 path/to/uds3/dist/index.js]
+//   [--baseline path/to/other/uds3/dist/index.js] [--embedded-dir DIR]
 // Needs: local PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for `distributed`.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,12 +27,15 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '1000' },
     // another build of @clara/uds3 (its dist/index.js), e.g. the previous commit's, for a same-machine baseline
     uds3: { type: 'string', default: join(root, 'libs/uds3/dist/index.js') },
+    // a second build measured on the same loaded stores, query by query alternating with the first
+    baseline: { type: 'string' },
     // keep the embedded PGlite data here; a directory that already holds the N documents is queried without
     // ingesting again (the corpus is deterministic), so query changes can be measured without a 15-minute load
     'embedded-dir': { type: 'string' },
   },
 });
 const uds3lib = await import(args.uds3);
+const baselineLib = args.baseline ? await import(args.baseline) : undefined;
 const N = Number(args.n);
 const QUERIES = Number(args.queries);
 const BATCH = Number(args.batch);
@@ -156,7 +160,12 @@ async function startChroma() {
   };
 }
 
-async function runOne(name, uds3, loaded = false) {
+/**
+ * Ingests with the first of `builds` (unless `loaded`), then measures every build on the same stores, query by
+ * query in turn, so the builds share the machine's state (caches, load) and the comparison is fair.
+ */
+async function runOne(name, builds, loaded = false) {
+  const [{ uds3 }] = builds;
   const t0 = performance.now();
   let chunks = 0;
   for (let i = 0; i < N; i += BATCH) {
@@ -168,6 +177,7 @@ async function runOne(name, uds3, loaded = false) {
     if ((i / BATCH) % 10 === 0) process.stderr.write(`  ${name}: ${i + docs.length}/${N} documents, ${fmt((performance.now() - t0) / 1000)} s\n`);
   }
   const ingestSec = (performance.now() - t0) / 1000;
+  if (loaded) chunks = (await uds3.statistics()).total_chunks ?? N;
   const qs = queries(QUERIES);
   const modes = {
     hybrid: ['vector', 'graph', 'keyword'],
@@ -175,33 +185,47 @@ async function runOne(name, uds3, loaded = false) {
     keyword: ['keyword'],
     graph: ['graph'],
   };
-  const lat = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
-  const fusion = [];
-  // each signal's own time inside the hybrid queries (they run concurrently there)
-  const inHybrid = { vector: [], keyword: [], graph: [] };
+  const runs = builds.map(() => ({
+    lat: Object.fromEntries(Object.keys(modes).map((m) => [m, []])),
+    fusion: [],
+    // each signal's own time inside the hybrid queries (they run concurrently there)
+    inHybrid: { vector: [], keyword: [], graph: [] },
+  }));
   // warm-up
-  for (const q of qs.slice(0, 10)) for (const types of Object.values(modes)) await uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
+  for (const b of builds) for (const q of qs.slice(0, 10)) for (const types of Object.values(modes)) await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
   for (const q of qs) {
-    for (const [mode, types] of Object.entries(modes)) {
-      const t = performance.now();
-      const out = await uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
-      lat[mode].push(performance.now() - t);
-      if (mode === 'hybrid') {
-        fusion.push(out.timings_ms.fusion);
-        for (const t of Object.keys(inHybrid)) inHybrid[t].push(out.timings_ms[t]);
+    for (const [i, b] of builds.entries()) {
+      const run = runs[i];
+      for (const [mode, types] of Object.entries(modes)) {
+        const t = performance.now();
+        const out = await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
+        run.lat[mode].push(performance.now() - t);
+        if (mode === 'hybrid') {
+          run.fusion.push(out.timings_ms.fusion);
+          for (const s of Object.keys(run.inHybrid)) run.inHybrid[s].push(out.timings_ms[s]);
+        }
       }
     }
   }
-  if (loaded) chunks = (await uds3.statistics()).total_chunks ?? N;
-  const row = { stores: name, chunks, ingest_s: ingestSec, chunks_per_s: loaded ? NaN : chunks / ingestSec };
-  for (const m of Object.keys(modes)) Object.assign(row, { [`${m}_p50`]: percentile(lat[m], 50), [`${m}_p95`]: percentile(lat[m], 95) });
-  row.fusion_p50 = percentile(fusion, 50);
-  row.fusion_p95 = percentile(fusion, 95);
-  for (const t of Object.keys(inHybrid)) Object.assign(row, { [`in_hybrid_${t}_p50`]: percentile(inHybrid[t], 50), [`in_hybrid_${t}_p95`]: percentile(inHybrid[t], 95) });
-  return row;
+  return builds.map((b, i) => {
+    const { lat, fusion, inHybrid } = runs[i];
+    const row = { stores: builds.length > 1 ? `${name}, ${b.label}` : name, chunks, ingest_s: ingestSec, chunks_per_s: loaded || i > 0 ? NaN : chunks / ingestSec };
+    for (const m of Object.keys(modes)) Object.assign(row, { [`${m}_p50`]: percentile(lat[m], 50), [`${m}_p95`]: percentile(lat[m], 95) });
+    row.fusion_p50 = percentile(fusion, 50);
+    row.fusion_p95 = percentile(fusion, 95);
+    for (const t of Object.keys(inHybrid)) Object.assign(row, { [`in_hybrid_${t}_p50`]: percentile(inHybrid[t], 50), [`in_hybrid_${t}_p95`]: percentile(inHybrid[t], 95) });
+    return row;
+  });
 }
 
 const options = { chunk: { maxTokens: 256, overlapTokens: 32 } };
+/** This build, and the baseline build when one is named, over the same data source and stores. */
+async function createBuilds(config) {
+  const builds = [{ label: 'this build', uds3: await uds3lib.createUds3(config) }];
+  if (baselineLib) builds.push({ label: 'baseline build', uds3: await baselineLib.createUds3(config) });
+  return builds;
+}
+const closeBuilds = (builds) => Promise.all(builds.map((b) => b.uds3.close()));
 const rows = [];
 for (const stores of args.stores.split(',')) {
   process.stderr.write(`${stores}: ingesting ${N} documents\n`);
@@ -210,11 +234,11 @@ for (const stores of args.stores.split(',')) {
     const dir = keep ?? mkdtempSync(join(tmpdir(), 'bench-pglite-'));
     const db = await platform.acquireDataSource({ dataDir: dir, migrations: uds3lib.UDS3_MIGRATIONS });
     const [{ n: present }] = await db.dataSource.query(`SELECT count(*)::int AS n FROM ds_documents`);
-    const uds3 = await uds3lib.createUds3({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'pgvector' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
+    const builds = await createBuilds({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'pgvector' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
     try {
-      rows.push(await runOne('embedded (PGlite + pgvector + graph tables)', uds3, present >= N));
+      rows.push(...(await runOne('embedded (PGlite + pgvector + graph tables)', builds, present >= N)));
     } finally {
-      await uds3.close();
+      await closeBuilds(builds);
       await db.release();
       if (!keep) rmSync(dir, { recursive: true, force: true });
     }
@@ -222,11 +246,11 @@ for (const stores of args.stores.split(',')) {
     const pg = await testing.createTestDatabase('bench_search');
     const chroma = await startChroma();
     const db = await platform.acquireDataSource({ url: pg.url, migrations: uds3lib.UDS3_MIGRATIONS, poolMax: 8 });
-    const uds3 = await uds3lib.createUds3({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'chroma', url: chroma.url, collection: 'bench' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
+    const builds = await createBuilds({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'chroma', url: chroma.url, collection: 'bench' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
     try {
-      rows.push(await runOne('distributed (PostgreSQL 15 + Chroma)', uds3));
+      rows.push(...(await runOne('distributed (PostgreSQL 15 + Chroma)', builds)));
     } finally {
-      await uds3.close();
+      await closeBuilds(builds);
       await db.release();
       await chroma.stop();
       await pg.drop();

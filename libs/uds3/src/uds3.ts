@@ -314,23 +314,23 @@ export class Uds3 {
 
   /**
    * Fusion over the chunks that exist and pass the filter (the metadata store decides both; graph hits are not
-   * filtered in the walk), with the rows of the top k. One round trip checks every candidate and reads the text of
-   * the top k fused as if all passed; only if some failed is fusion run again, and a second round trip reads the
-   * text of whatever that brought into the top k.
+   * filtered in the walk), with the rows of the top k. One round trip checks every candidate and reads the rows
+   * of the top k fused as if all passed; only if some failed is fusion run again, and a second round trip reads
+   * the rows of whatever that brought into the top k.
    */
   private async fuseExisting(lists: Partial<Record<SearchType, ScoredId[]>>, query: SearchQuery) {
     const ids = [...new Set(Object.values(lists).flatMap((l) => l.map((h) => h.chunk_id)))];
     let fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
-    const rows = ids.length ? await this.stores.metadata.hydrate(ids, query.filter, fused.map((f) => f.chunk_id)) : new Map<string, HydratedChunk>();
-    if (rows.size < ids.length) {
-      for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => rows.has(h.chunk_id));
+    if (!ids.length) return { fused, rows: new Map<string, HydratedChunk>() };
+    const { passing, rows } = await this.stores.metadata.candidates(ids, query.filter, fused.map((f) => f.chunk_id));
+    if (passing.size < ids.length) {
+      for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => passing.has(h.chunk_id));
       fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
     }
-    const unread = fused.filter((f) => rows.get(f.chunk_id)!.content === undefined).map((f) => f.chunk_id);
+    const unread = fused.filter((f) => !rows.has(f.chunk_id)).map((f) => f.chunk_id);
     if (unread.length) {
-      const texts = await this.stores.metadata.contents(unread);
-      for (const [id, content] of texts) rows.get(id)!.content = content;
-      fused = fused.filter((f) => rows.get(f.chunk_id)!.content !== undefined); // deleted in between
+      for (const [id, row] of await this.stores.metadata.hydrate(unread, {}, unread)) rows.set(id, row);
+      fused = fused.filter((f) => rows.has(f.chunk_id)); // deleted in between
     }
     return { fused, rows };
   }

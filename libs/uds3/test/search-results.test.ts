@@ -30,16 +30,22 @@ describe('search results', () => {
   });
 
   it('ignores a vector without metadata, with the same scores as before it appeared', async () => {
-    const body = { query_text: 'Photovoltaik Dächer § 31 BauGB', top_k: 5 };
-    const before = await uds3.search(body, { log: false });
-    const [embedding] = await uds3.embedder.embed([body.query_text]);
-    const ghost = { ...before.results[0], id: 'ghost#0', chunk_id: 'ghost#0', document_id: 'ghost', source: 'x', language: 'de', seq: 0 };
+    const hybrid = { query_text: 'Photovoltaik Dächer § 31 BauGB', top_k: 5 };
+    // vector alone: the ghost is the best hit, so a replacement is read after the check
+    const vectorOnly = { ...hybrid, search_types: ['vector'] };
+    const before = [await uds3.search(hybrid, { log: false }), await uds3.search(vectorOnly, { log: false })];
+    const [embedding] = await uds3.embedder.embed([hybrid.query_text]);
+    const ghost = { ...before[0].results[0], id: 'ghost#0', chunk_id: 'ghost#0', document_id: 'ghost', source: 'x', language: 'de', seq: 0 };
     await uds3.stores.vectors.upsert([{ chunk: { ...ghost, content_hash: 'x', token_count: 1 } as never, embedding }]);
-    const after = await uds3.search(body, { log: false });
-    expect(after.results.map((r) => r.chunk_id)).not.toContain('ghost#0');
-    expect(after.results.map((r) => [r.chunk_id, r.score, r.scores])).toEqual(before.results.map((r) => [r.chunk_id, r.score, r.scores]));
-    expect(after.results).toHaveLength(5);
-    expect(after.results.every((r) => r.content.length > 0)).toBe(true);
+    expect((await uds3.stores.vectors.query(embedding, 1, {}))[0].chunk_id).toBe('ghost#0');
+    for (const [i, body] of [hybrid, vectorOnly].entries()) {
+      const after = await uds3.search(body, { log: false });
+      expect(after.results.map((r) => r.chunk_id)).not.toContain('ghost#0');
+      // every field: the text and the document's fields of results read after the check too
+      expect(after.results).toEqual(before[i].results);
+      expect(after.results).toHaveLength(5);
+      expect(after.results.every((r) => r.content.length > 0 && r.title.length > 0)).toBe(true);
+    }
   });
 
   it('applies a filter to graph hits too', async () => {

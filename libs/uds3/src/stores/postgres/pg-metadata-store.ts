@@ -48,6 +48,10 @@ export interface ManifestEntry {
   content_hash: string;
 }
 
+/** A chunk's fields with its document's, over `ds_chunks c JOIN ds_documents d`. */
+const HYDRATED_COLUMNS = `c.id, c.document_id, c.seq, c.token_count, c.content_hash, d.title, d.domain, d.document_type,
+  d.source, d.language, d.quality_score`;
+
 export const DEFAULT_TS_CONFIGS: Record<string, string> = { de: 'german', en: 'english' };
 
 /** Default memory for decoded keyword postings (the whole index of 100,000 typical chunks takes about 60 MB). */
@@ -245,20 +249,38 @@ export class PgMetadataStore {
     const params: unknown[] = [ids, withText];
     const conditions = [`c.id = ANY($1::text[])`, ...filterConditions(filter, params)];
     const rows: (HydratedChunk & { content: string | null })[] = await this.db.query(
-      `SELECT c.id, c.document_id, c.seq, c.token_count, c.content_hash, d.title, d.domain, d.document_type,
-         d.source, d.language, d.quality_score, CASE WHEN c.id = ANY($2::text[]) THEN c.content END AS content
+      `SELECT ${HYDRATED_COLUMNS}, CASE WHEN c.id = ANY($2::text[]) THEN c.content END AS content
        FROM ds_chunks c JOIN ds_documents d ON d.id = c.document_id ${where(conditions)}`,
       params,
     );
     return new Map(rows.map((r) => [r.id, { ...r, quality_score: Number(r.quality_score), content: r.content ?? undefined }]));
   }
 
-  /** The texts of the given chunks. */
-  async contents(ids: string[]): Promise<Map<string, string>> {
-    const rows: { id: string; content: string }[] = ids.length
-      ? await this.db.query(`SELECT id, content FROM ds_chunks WHERE id = ANY($1::text[])`, [ids])
-      : [];
-    return new Map(rows.map((r) => [r.id, r.content]));
+  /**
+   * Search's candidate check: which of `ids` exist and pass the filter, and the rows with text of those in `top`.
+   * Without a filter, existence comes from the chunks' primary key alone (an index-only scan once vacuumed) and
+   * only the top rows are joined with their documents and read in full.
+   */
+  async candidates(ids: string[], filter: SearchFilter, top: string[]): Promise<{ passing: Set<string>; rows: Map<string, HydratedChunk> }> {
+    const params: unknown[] = [ids, top];
+    const conditions = filterConditions(filter, params);
+    if (conditions.length) {
+      const rows = await this.hydrate(ids, filter, top);
+      return { passing: new Set(rows.keys()), rows: new Map([...rows].filter(([, r]) => r.content !== undefined)) };
+    }
+    const found: (HydratedChunk & { content: string | null })[] = await this.db.query(
+      `SELECT c.id, NULL::text AS document_id, NULL::int AS seq, NULL::int AS token_count, NULL::text AS content_hash,
+         NULL::text AS title, NULL::text AS domain, NULL::text AS document_type, NULL::text AS source, NULL::text AS language,
+         NULL::real AS quality_score, NULL::text AS content
+       FROM ds_chunks c WHERE c.id = ANY($1::text[]) AND c.id <> ALL($2::text[])
+       UNION ALL
+       SELECT ${HYDRATED_COLUMNS}, c.content
+       FROM ds_chunks c JOIN ds_documents d ON d.id = c.document_id WHERE c.id = ANY($2::text[])`,
+      params,
+    );
+    const rows = new Map<string, HydratedChunk>();
+    for (const r of found) if (r.content !== null) rows.set(r.id, { ...r, quality_score: Number(r.quality_score), content: r.content });
+    return { passing: new Set(found.map((r) => r.id)), rows };
   }
 
   async getDocumentRow(id: string): Promise<Record<string, unknown> | undefined> {
