@@ -193,10 +193,15 @@ async function runOne(name, builds, loaded = false) {
   }));
   // warm-up
   for (const b of builds) for (const q of qs.slice(0, 10)) for (const types of Object.values(modes)) await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
-  for (const q of qs) {
-    for (const [i, b] of builds.entries()) {
+  for (const [qi, q] of qs.entries()) {
+    // the first build to run a query finds its pages colder: every build goes first equally often
+    for (let j = 0; j < builds.length; j++) {
+      const i = (qi + j) % builds.length;
+      const b = builds[i];
       const run = runs[i];
-      for (const [mode, types] of Object.entries(modes)) {
+      // likewise every mode goes first equally often (the first finds the query's postings and pages cold)
+      const order = Object.entries(modes);
+      for (const [mode, types] of [...order.slice(qi % order.length), ...order.slice(0, qi % order.length)]) {
         const t = performance.now();
         const out = await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
         run.lat[mode].push(performance.now() - t);

@@ -92,9 +92,9 @@ describe('proximityTopK', () => {
           .filter((s) => adj.has(s) && adj.get(s)!.size <= maxFanout)
           .sort()
           .map((id) => ({ id, degree: adj.get(id)!.size }));
-        for (const budget of [0, 60, 100_000]) {
+        for (const [budget, firstBatch] of [[0, undefined], [60, undefined], [100_000, undefined], [0, 1], [60, 3]]) {
           const calls: string[] = [];
-          const got = await proximityTopK(seedRows, hops, limit, inMemoryLinks(adj, maxFanout, calls), budget);
+          const got = await proximityTopK(seedRows, hops, limit, inMemoryLinks(adj, maxFanout, calls), budget, firstBatch);
           expect(got.map((h) => h.chunk_id)).toEqual(expected.map((h) => h.chunk_id));
           got.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i].score, 12));
           paths.add(calls.filter((c) => c !== 'entityNeighbours').join(','));
@@ -105,6 +105,9 @@ describe('proximityTopK', () => {
     expect(paths).toContain('chunksOf');
     expect(paths).toContain('chunksOf,linksBetween');
     expect(paths).toContain('chunksOf,linksBetween,chunksOf');
+    // membership tested batch by batch, stopping early or falling back after several batches
+    expect([...paths].some((p) => p.startsWith('chunksOf,linksBetween,linksBetween') && !p.endsWith('chunksOf'))).toBe(true);
+    expect([...paths].some((p) => p.startsWith('chunksOf,linksBetween,linksBetween') && p.endsWith('linksBetween,chunksOf'))).toBe(true);
   });
 
   it('reads a far layer only for the chunks that can still reach the top', async () => {

@@ -29,7 +29,8 @@ export const ENUMERATION_BUDGET = 4000;
 
 /**
  * The whole walk: `seeds` are the non-hub seed nodes with their degrees. Entity nodes are walked breadth-first
- * per seed (few); chunk end points are ranked by `rank`.
+ * per seed (few); chunk end points are ranked by `rank`. `budget` and `firstBatch` (how many chunks the first
+ * membership test takes; default 4 × limit, at least 64) change how much is read, never the result.
  */
 export async function proximityTopK(
   seeds: { id: string; degree: number }[],
@@ -37,6 +38,7 @@ export async function proximityTopK(
   limit: number,
   links: GraphLinks,
   budget = ENUMERATION_BUDGET,
+  firstBatch?: number,
 ): Promise<ScoredId[]> {
   if (!seeds.length || limit < 1) return [];
   const sources: Sources = new Map();
@@ -62,7 +64,7 @@ export async function proximityTopK(
     }
     frontier = next;
   }
-  return rank(seeds.length, sources, degree, limit, links, budget);
+  return rank(seeds.length, sources, degree, limit, links, budget, firstBatch);
 }
 
 function append<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -78,6 +80,7 @@ async function rank(
   limit: number,
   links: GraphLinks,
   budget: number,
+  firstBatch: number | undefined,
 ): Promise<ScoredId[]> {
   // nearest[chunk][seed] = smallest distance found so far
   const nearest = new Map<string, Float64Array>();
@@ -119,10 +122,20 @@ async function rank(
       return { chunk, lower, upper };
     });
     const kthLower = bounds.length >= limit ? bounds.map((b) => b.lower).sort((a, b) => b - a)[limit - 1] : -Infinity;
-    const open = bounds.filter((b) => b.upper >= kthLower).map((b) => b.chunk);
+    // the chunks that can still reach the top, in ranking order of their bounds (ties by id, as the ranking breaks
+    // them), tested in growing batches until the k-th exact score among those tested beats the next one's bound
+    const open = bounds.filter((b) => b.upper >= kthLower).sort((a, b) => b.upper - a.upper || (a.chunk < b.chunk ? -1 : 1));
     const farEdges = far.reduce((sum, n) => sum + (degree.get(n) ?? budget), 0);
-    if (open.length) reach(await links.linksBetween(open, far, farEdges), (depth) => depth > enumerated);
-    const exact = score(nearest, open);
+    let exact: ScoredId[] = [];
+    for (let tested = 0, size = firstBatch ?? Math.max(4 * limit, 64); tested < open.length; size *= 4) {
+      const batch = open.slice(tested, tested + size).map((b) => b.chunk);
+      reach(await links.linksBetween(batch, far, farEdges), (depth) => depth > enumerated);
+      tested += batch.length;
+      exact = score(nearest, open.slice(0, tested).map((b) => b.chunk));
+      const next = open[tested];
+      const kth = exact[limit - 1];
+      if (next && kth && (kth.score > next.upper || (kth.score === next.upper && CHUNK + kth.chunk_id < next.chunk))) break;
+    }
     const unseen = gain.reduce((a, b) => a + b, 0);
     // every chunk left out of `open` scores below the k-th lower bound; an unseen chunk scores at most `unseen`
     if (exact.length >= limit && exact[limit - 1].score > unseen) return exact.slice(0, limit);
