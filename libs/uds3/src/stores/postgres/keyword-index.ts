@@ -54,13 +54,14 @@ export interface PostingsRow {
 }
 
 /**
- * Decoded postings kept in memory between queries, least recently used first out beyond `maxBytes`. Each entry
- * carries the row version it was read from (PostgreSQL's `xmin`): a segment rebuilt by any process writes new
- * rows with a new xmin, so a lookup with the version just listed by the database can never return stale
- * postings, whoever wrote them. Only the small (term, segment, df, xmin) list is read per query then.
+ * Decoded postings kept in memory between queries, least recently used first out beyond `maxBytes`, keyed by
+ * (segment, term); `null` records that the term has no postings in the segment. Each entry carries the version
+ * of the segment it was read from (the `xmin` of the segment's ds_kw_segments row: a rebuild deletes and
+ * re-inserts that row and all the segment's postings in one transaction), so a lookup with the version just
+ * listed by the database never returns stale postings, whichever process rebuilt the segment.
  */
 export class PostingsCache {
-  private readonly entries = new Map<string, { version: string; postings: Postings; bytes: number }>();
+  private readonly entries = new Map<string, { version: string; postings: Postings | null; bytes: number }>();
   private bytes = 0;
 
   constructor(readonly maxBytes: number) {}
@@ -73,7 +74,8 @@ export class PostingsCache {
     return this.bytes;
   }
 
-  get(term: string, segment: string, version: string): Postings | undefined {
+  /** The postings (`null`: none) of `term` in that version of the segment; `undefined` when not cached. */
+  get(term: string, segment: string, version: string): Postings | null | undefined {
     const key = `${segment}\u0000${term}`;
     const e = this.entries.get(key);
     if (!e) return undefined;
@@ -86,9 +88,9 @@ export class PostingsCache {
     return e.postings;
   }
 
-  put(term: string, segment: string, version: string, postings: Postings): void {
+  put(term: string, segment: string, version: string, postings: Postings | null): void {
     const key = `${segment}\u0000${term}`;
-    const bytes = postings.nos.byteLength + postings.impacts.byteLength + 64 + key.length * 2;
+    const bytes = (postings ? postings.nos.byteLength + postings.impacts.byteLength : 0) + 64 + key.length * 2;
     if (bytes > this.maxBytes) return;
     const old = this.entries.get(key);
     if (old) {

@@ -182,42 +182,50 @@ export class PgMetadataStore {
   /**
    * Keyword search, BM25 over the keyword index (keyword-index.ts), exact top k. The query's lexemes come from
    * every configured text-search config plus 'simple' (any of them may match: the query's language is unknown).
-   * One round trip lists their postings rows (versions only) and the index size, a second reads the rows the
-   * postings cache lacks or holds in an older version; scores are summed here; then the best chunks are
-   * resolved to ids through the filter in growing batches until k pass (deleted or filtered chunks are skipped).
+   * One round trip reads the lexemes and lists the segments with their versions and the index size; a second
+   * reads the postings the cache lacks or holds for an older version of their segment; scores are summed here;
+   * then the best chunks are resolved to ids through the filter in growing batches until k pass (deleted or
+   * filtered chunks are skipped).
    */
   async keywordSearch(queryText: string, k: number, filter: SearchFilter): Promise<ScoredId[]> {
     const configs = [...new Set([...Object.values(this.tsConfigs), 'simple'])];
-    // = ANY(ARRAY(…)): one index scan on the primary key (an IN-join was planned as a hash join over the whole table).
-    // Only the row versions are listed; postings come from the cache unless a row is new or was rewritten.
-    const listed: { term: string; segment: string; df: number; version: string; n: string }[] = await this.db.query(
-      `SELECT p.term, p.segment::text, p.df, p.xmin::text AS version, (SELECT coalesce(sum(chunk_count), 0) FROM ds_kw_segments)::text AS n
-       FROM ds_kw_postings p
-       WHERE p.term = ANY(ARRAY(SELECT x.lexeme FROM unnest($2::regconfig[]) AS cfg(c), unnest(to_tsvector(cfg.c, $1)) x))`,
+    // the query's lexemes, and every segment with its version and the index size, from one snapshot
+    const [head]: { terms: string[]; segments: string[]; versions: string[]; n: string }[] = await this.db.query(
+      `SELECT t.terms, s.segments, s.versions, s.n
+       FROM (SELECT coalesce(array_agg(DISTINCT x.lexeme), '{}') AS terms
+             FROM unnest($2::regconfig[]) AS cfg(c), unnest(to_tsvector(cfg.c, $1)) x) t,
+            (SELECT coalesce(array_agg(id::text), '{}') AS segments, coalesce(array_agg(xmin::text), '{}') AS versions,
+               coalesce(sum(chunk_count), 0)::text AS n
+             FROM ds_kw_segments) s`,
       [queryText, configs],
     );
-    if (!listed.length || k <= 0) return [];
+    if (!head.terms.length || !head.segments.length || k <= 0) return [];
     const rows: PostingsRow[] = [];
-    const missing: typeof listed = [];
-    for (const r of listed) {
-      const postings = this.postingsCache.get(r.term, r.segment, r.version);
-      if (postings) rows.push({ term: r.term, df: r.df, postings });
-      else missing.push(r);
-    }
+    const missing: { term: string; segment: string; version: string }[] = [];
+    head.segments.forEach((segment, i) => {
+      const version = head.versions[i];
+      for (const term of head.terms) {
+        const postings = this.postingsCache.get(term, segment, version);
+        if (postings === undefined) missing.push({ term, segment, version });
+        else if (postings) rows.push({ term, df: postings.nos.length, postings });
+      }
+    });
     if (missing.length) {
-      // read now: a row rewritten since the listing comes back with its new version and df
-      const read: { term: string; segment: string; df: number; version: string; postings: Uint8Array }[] = await this.db.query(
-        `SELECT p.term, p.segment::text, p.df, p.xmin::text AS version, p.postings
+      // a segment rebuilt since the listing is cached under the listed version, which is never listed again
+      const read: { term: string; segment: string; postings: Uint8Array }[] = await this.db.query(
+        `SELECT p.term, p.segment::text, p.postings
          FROM ds_kw_postings p JOIN unnest($1::text[], $2::bigint[]) AS m(term, segment) ON p.term = m.term AND p.segment = m.segment`,
-        [missing.map((r) => r.term), missing.map((r) => r.segment)],
+        [missing.map((m) => m.term), missing.map((m) => m.segment)],
       );
-      for (const r of read) {
-        const postings = decodePostings(r.postings);
-        this.postingsCache.put(r.term, r.segment, r.version, postings);
-        rows.push({ term: r.term, df: r.df, postings });
+      const found = new Map(read.map((r) => [`${r.segment}\u0000${r.term}`, decodePostings(r.postings)]));
+      for (const m of missing) {
+        const postings = found.get(`${m.segment}\u0000${m.term}`) ?? null;
+        this.postingsCache.put(m.term, m.segment, m.version, postings);
+        if (postings) rows.push({ term: m.term, df: postings.nos.length, postings });
       }
     }
-    this.accumulator.addAll(rows, Number(listed[0].n));
+    if (!rows.length) return [];
+    this.accumulator.addAll(rows, Number(head.n));
     const ranking = this.accumulator.take();
     const params: unknown[] = [];
     const conditions = filterConditions(filter, params);
