@@ -6,6 +6,7 @@ import type { DataSource } from 'typeorm';
 import type { GraphEdge, GraphNode, ScoredId } from '../../model.js';
 import type { GraphStore } from '../interfaces.js';
 import { CHUNK, proximityTopK } from '../graph-ranking.js';
+import { preparedQuery } from './sql.js';
 
 /** Typical edges of a chunk node (its document, citations and keywords). */
 const CHUNK_EDGES = 15;
@@ -61,18 +62,21 @@ export class PgGraphStore implements GraphStore {
    */
   async expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]> {
     const seeds: { id: string; degree: number }[] = seedIds.length
-      ? await this.db.query(
+      ? await preparedQuery(
+          this.db,
           `SELECT id, degree FROM ds_graph_nodes WHERE id = ANY($1::text[]) AND degree <= $2 AND id NOT LIKE '${CHUNK}%' ORDER BY id`,
           [[...new Set(seedIds)], maxFanout],
         )
       : [];
     return proximityTopK(seeds, hops, limit, {
       entityNeighbours: (nodes) =>
-        this.db.query(
+        preparedQuery(
+          this.db,
           `SELECT e.src, e.dst, n.degree FROM ds_graph_edges e JOIN ds_graph_nodes n ON n.id = e.dst
            WHERE e.src = ANY($1::text[]) AND e.dst NOT LIKE '${CHUNK}%' AND n.degree <= $2`,
           [nodes, maxFanout],
         ),
+      // Not prepared: how many rows these read depends on the lists, and a generic plan measured slower in the tail.
       chunksOf: (nodes) =>
         this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst LIKE '${CHUNK}%'`, [nodes]),
       // PostgreSQL 17+ (PGlite): both lists as index conditions, citations first. Older servers turn two `= ANY`

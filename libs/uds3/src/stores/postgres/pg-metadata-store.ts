@@ -5,7 +5,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Chunk, IndexedChunk, ScoredId, SearchFilter, StoredDocument } from '../../model.js';
 import { buildKeywordSegments, decodePostings, PostingsCache, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
-import { filterConditions, tsConfigFor, where } from './sql.js';
+import { filterConditions, preparedQuery, tsConfigFor, where } from './sql.js';
 
 export interface DocumentBatchEntry {
   doc: StoredDocument;
@@ -190,7 +190,8 @@ export class PgMetadataStore {
   async keywordSearch(queryText: string, k: number, filter: SearchFilter): Promise<ScoredId[]> {
     const configs = [...new Set([...Object.values(this.tsConfigs), 'simple'])];
     // the query's lexemes, and every segment with its version and the index size, from one snapshot
-    const [head]: { terms: string[]; segments: string[]; versions: string[]; n: string }[] = await this.db.query(
+    const [head]: { terms: string[]; segments: string[]; versions: string[]; n: string }[] = await preparedQuery(
+      this.db,
       `SELECT t.terms, s.segments, s.versions, s.n
        FROM (SELECT coalesce(array_agg(DISTINCT x.lexeme), '{}') AS terms
              FROM unnest($2::regconfig[]) AS cfg(c), unnest(to_tsvector(cfg.c, $1)) x) t,
@@ -212,7 +213,8 @@ export class PgMetadataStore {
     });
     if (missing.length) {
       // a segment rebuilt since the listing is cached under the listed version, which is never listed again
-      const read: { term: string; segment: string; postings: Uint8Array }[] = await this.db.query(
+      const read: { term: string; segment: string; postings: Uint8Array }[] = await preparedQuery(
+        this.db,
         `SELECT p.term, p.segment::text, p.postings
          FROM ds_kw_postings p JOIN unnest($1::text[], $2::bigint[]) AS m(term, segment) ON p.term = m.term AND p.segment = m.segment`,
         [missing.map((m) => m.term), missing.map((m) => m.segment)],
@@ -238,7 +240,8 @@ export class PgMetadataStore {
     while (out.length < k && ranking.remaining > 0) {
       const next = ranking.next(batch);
       params[params.length - 1] = next.map((x) => x.no);
-      const found: { no: number; id: string }[] = await this.db.query(
+      const found: { no: number; id: string }[] = await preparedQuery(
+        this.db,
         `SELECT c.no, c.id FROM ${from} ${where([`c.no = ANY(${noParam}::int[])`, ...conditions])}`,
         params,
       );
@@ -256,7 +259,8 @@ export class PgMetadataStore {
   async hydrate(ids: string[], filter: SearchFilter, withText: string[] = []): Promise<Map<string, HydratedChunk>> {
     const params: unknown[] = [ids, withText];
     const conditions = [`c.id = ANY($1::text[])`, ...filterConditions(filter, params)];
-    const rows: (HydratedChunk & { content: string | null })[] = await this.db.query(
+    const rows: (HydratedChunk & { content: string | null })[] = await preparedQuery(
+      this.db,
       `SELECT ${HYDRATED_COLUMNS}, CASE WHEN c.id = ANY($2::text[]) THEN c.content END AS content
        FROM ds_chunks c JOIN ds_documents d ON d.id = c.document_id ${where(conditions)}`,
       params,
@@ -276,7 +280,8 @@ export class PgMetadataStore {
       const rows = await this.hydrate(ids, filter, top);
       return { passing: new Set(rows.keys()), rows: new Map([...rows].filter(([, r]) => r.content !== undefined)) };
     }
-    const found: (HydratedChunk & { content: string | null })[] = await this.db.query(
+    const found: (HydratedChunk & { content: string | null })[] = await preparedQuery(
+      this.db,
       `SELECT c.id, NULL::text AS document_id, NULL::int AS seq, NULL::int AS token_count, NULL::text AS content_hash,
          NULL::text AS title, NULL::text AS domain, NULL::text AS document_type, NULL::text AS source, NULL::text AS language,
          NULL::real AS quality_score, NULL::text AS content

@@ -5,7 +5,7 @@
 import type { DataSource } from 'typeorm';
 import type { ScoredId, SearchFilter } from '../../model.js';
 import type { VectorRecord, VectorStore } from '../interfaces.js';
-import { filterConditions } from './sql.js';
+import { filterConditions, preparedQuery } from './sql.js';
 
 export class PgVectorStore implements VectorStore {
   readonly kind = 'pgvector';
@@ -70,7 +70,8 @@ export class PgVectorStore implements VectorStore {
     // cfg is the outer side of the LATERAL join (the inner side refers to it), so it is set before the index scan
     // starts, in one round trip instead of BEGIN, SET LOCAL, SELECT, COMMIT.
     params.push(String(Math.min(1000, Math.max(40, k * (filtered ? 4 : 1)))), k);
-    const rows = await this.db.query(
+    const rows = await preparedQuery<{ chunk_id: string; score: number }>(
+      this.db,
       `SELECT h.chunk_id, h.score
        FROM (SELECT set_config('hnsw.ef_search', $${params.length - 1}, true) AS ef) cfg,
          LATERAL (SELECT v.chunk_id, 1 - (v.embedding <=> $1::vector) AS score FROM ${this.table} v
@@ -78,7 +79,7 @@ export class PgVectorStore implements VectorStore {
            ORDER BY v.embedding <=> $1::vector LIMIT $${params.length}) h`,
       params,
     );
-    return rows.map((r: { chunk_id: string; score: number }) => ({ chunk_id: r.chunk_id, score: Number(r.score) }));
+    return rows.map((r) => ({ chunk_id: r.chunk_id, score: Number(r.score) }));
   }
 
   async deleteByDocuments(documentIds: string[]): Promise<void> {

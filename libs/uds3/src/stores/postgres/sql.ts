@@ -1,5 +1,27 @@
 /** Small SQL helpers shared by the PostgreSQL adapters. */
+import { createHash } from 'node:crypto';
+import type { DataSource } from 'typeorm';
 import type { SearchFilter } from '../../model.js';
+
+/** The part of pg's Pool that runs a named statement. */
+interface NamedStatementPool {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * A search read as a named prepared statement: each pooled connection parses it once (and, after a few runs,
+ * PostgreSQL may reuse a generic plan) instead of on every call. On embedded PGlite that is 0.3 of the 0.7 ms a
+ * small index lookup takes. Not for statements inside a transaction: the pool picks the connection.
+ */
+export async function preparedQuery<T>(db: DataSource, text: string, values: unknown[]): Promise<T[]> {
+  const pool = (db.driver as unknown as { master?: NamedStatementPool }).master;
+  if (!pool) return db.query(text, values);
+  let name = statementNames.get(text);
+  if (!name) statementNames.set(text, (name = `uds3_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`));
+  return (await pool.query({ name, text, values })).rows as T[];
+}
 
 /** Appends WHERE conditions for a filter; `d` is the ds_documents alias. */
 export function filterConditions(filter: SearchFilter, params: unknown[], d = 'd', idColumn = 'id'): string[] {
