@@ -4,7 +4,7 @@
 // `distributed` (PostgreSQL server + Chroma server, started here).
 //
 // Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200] [--uds3 path/to/uds3/dist/index.js]
-//   [--baseline path/to/other/uds3/dist/index.js] [--embedded-dir DIR]
+//   [--baseline path/to/other/uds3/dist/index.js] [--embedded-dir DIR] [--warmup 0]
 // Needs: local PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for `distributed`.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     n: { type: 'string', default: '100000' },
     stores: { type: 'string', default: 'embedded,distributed' },
     queries: { type: 'string', default: '200' },
+    warmup: { type: 'string', default: '0' },
     batch: { type: 'string', default: '1000' },
     // another build of @clara/uds3 (its dist/index.js), e.g. the previous commit's, for a same-machine baseline
     uds3: { type: 'string', default: join(root, 'libs/uds3/dist/index.js') },
@@ -38,6 +39,7 @@ const uds3lib = await import(args.uds3);
 const baselineLib = args.baseline ? await import(args.baseline) : undefined;
 const N = Number(args.n);
 const QUERIES = Number(args.queries);
+const WARMUP = Number(args.warmup);
 const BATCH = Number(args.batch);
 
 // ---- deterministic synthetic corpus ------------------------------------------------------------------------
@@ -179,6 +181,9 @@ async function runOne(name, builds, loaded = false) {
   const ingestSec = (performance.now() - t0) / 1000;
   if (loaded) chunks = (await uds3.statistics()).total_chunks ?? N;
   const qs = queries(QUERIES);
+  // further queries from the same distribution, not measured: `--warmup 500` shows the steady state, once the
+  // keyword cache holds the common terms (the measured queries are the same either way)
+  const warm = queries(WARMUP);
   const modes = {
     hybrid: ['vector', 'graph', 'keyword'],
     vector: ['vector'],
@@ -193,6 +198,7 @@ async function runOne(name, builds, loaded = false) {
   }));
   // warm-up
   for (const b of builds) for (const q of qs.slice(0, 10)) for (const types of Object.values(modes)) await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
+  for (const b of builds) for (const q of warm) await b.uds3.search({ query_text: q, top_k: 10 }, { log: false });
   for (const [qi, q] of qs.entries()) {
     // the first build to run a query finds its pages colder: every build goes first equally often
     for (let j = 0; j < builds.length; j++) {
@@ -214,7 +220,7 @@ async function runOne(name, builds, loaded = false) {
   }
   return builds.map((b, i) => {
     const { lat, fusion, inHybrid } = runs[i];
-    const row = { stores: builds.length > 1 ? `${name}, ${b.label}` : name, chunks, ingest_s: ingestSec, chunks_per_s: loaded || i > 0 ? NaN : chunks / ingestSec };
+    const row = { stores: builds.length > 1 ? `${name}, ${b.label}` : name, chunks, ingest_s: ingestSec, chunks_per_s: loaded || i > 0 ? NaN : chunks / ingestSec, ingested_here: !loaded && i === 0 };
     for (const m of Object.keys(modes)) Object.assign(row, { [`${m}_p50`]: percentile(lat[m], 50), [`${m}_p95`]: percentile(lat[m], 95) });
     row.fusion_p50 = percentile(fusion, 50);
     row.fusion_p95 = percentile(fusion, 95);
@@ -263,12 +269,12 @@ for (const stores of args.stores.split(',')) {
   }
 }
 
-console.log(`\nN = ${N} documents, ${QUERIES} queries per mode, top_k 10, hashing-embedder 384-d, ${new Date().toISOString()}\n`);
+console.log(`\nN = ${N} documents, ${QUERIES} queries per mode, ${WARMUP} extra warm-up queries, top_k 10, hashing-embedder 384-d, ${new Date().toISOString()}\n`);
 console.log('| stores | chunks | ingest chunks/s | hybrid p50/p95 ms | vector p50/p95 | keyword p50/p95 | graph p50/p95 | fusion step p50/p95 |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.stores} | ${r.chunks} | ${Number.isNaN(r.chunks_per_s) ? "(reused data dir)" : fmt(r.chunks_per_s)} | ${fmt(r.hybrid_p50)} / ${fmt(r.hybrid_p95)} | ${fmt(r.vector_p50)} / ${fmt(r.vector_p95)} | ` +
+    `| ${r.stores} | ${r.chunks} | ${r.ingested_here ? fmt(r.chunks_per_s) : '(not ingested by this build)'} | ${fmt(r.hybrid_p50)} / ${fmt(r.hybrid_p95)} | ${fmt(r.vector_p50)} / ${fmt(r.vector_p95)} | ` +
       `${fmt(r.keyword_p50)} / ${fmt(r.keyword_p95)} | ${fmt(r.graph_p50)} / ${fmt(r.graph_p95)} | ${fmt(r.fusion_p50)} / ${fmt(r.fusion_p95)} |`,
   );
 }
