@@ -351,13 +351,14 @@ export class Uds3 {
     }
     let chunkIds: string[];
     let selection: Record<string, unknown>;
+    let rows: Map<string, HydratedChunk> | undefined;
     if (input.chunk_ids !== undefined) {
       if (!Array.isArray(input.chunk_ids) || input.chunk_ids.length === 0 || input.chunk_ids.some((c) => typeof c !== 'string')) {
         throw new Uds3InputError('chunk_ids', 'must be a non-empty array of chunk ids');
       }
       chunkIds = [...new Set(input.chunk_ids as string[])];
-      const found = await this.stores.metadata.hydrate(chunkIds, {});
-      const missing = chunkIds.find((c) => !found.has(c));
+      rows = await this.stores.metadata.hydrate(chunkIds, {});
+      const missing = chunkIds.find((c) => !rows!.has(c));
       if (missing) throw new Uds3InputError('chunk_ids', `unknown chunk ${missing}`);
       selection = { chunk_ids: chunkIds.length };
     } else if (input.query !== undefined) {
@@ -373,7 +374,7 @@ export class Uds3 {
     if (chunkIds.length === 0) throw new Uds3InputError(input.query ? 'query' : 'filters', 'selects no chunks');
     if (input.description) selection.description = input.description;
 
-    const hashes = await this.stores.metadata.hydrate(chunkIds, {});
+    const hashes = rows ?? (await this.stores.metadata.hydrate(chunkIds, {}));
     const manifest = chunkIds.map((id) => `${id}\t${hashes.get(id)!.content_hash}`).sort().join('\n');
     const manifestHash = sha256(manifest);
     const existing = await this.stores.metadata.findVersionByManifest(input.dataset, manifestHash);
