@@ -70,12 +70,14 @@ describe('acquireDataSource on PostgreSQL', () => {
 });
 
 describe('acquireDataSource embedded (PGlite)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'clara-pglite-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const base = mkdtempSync(join(tmpdir(), 'clara-pglite-'));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-  it('runs the same TypeORM code, keeps data across reopen, serialises transactions and has pgvector + pg_trgm', async () => {
+  it.each(['main', 'worker'] as const)('runs the same TypeORM code, keeps data across reopen, serialises transactions and has pgvector + pg_trgm (engine on the %s thread)', async (thread) => {
+    const dir = mkdtempSync(join(base, `${thread}-`));
+    const embeddedThread = thread;
     writeFileSync(join(dir, 'clara.pid'), '999999'); // stale lock of a process that is gone: taken over
-    const a = await acquireDataSource({ dataDir: dir, entities: [Note], migrations: [CreateNote1700000000001] });
+    const a = await acquireDataSource({ dataDir: dir, entities: [Note], migrations: [CreateNote1700000000001], embeddedThread });
     expect(a.embedded).toBe(true);
     expect(readFileSync(join(dir, 'clara.pid'), 'utf8')).toBe(String(process.pid));
     const ds = a.dataSource;
@@ -94,9 +96,25 @@ describe('acquireDataSource embedded (PGlite)', () => {
     expect((await ds.query(`SELECT '[1,2,3]'::vector <=> '[1,2,3]'::vector AS d`))[0].d).toBe(0);
     await a.release();
     expect(existsSync(join(dir, 'clara.pid'))).toBe(false);
-    const again = await acquireDataSource({ dataDir: dir, entities: [Note], migrations: [CreateNote1700000000001] });
+    const again = await acquireDataSource({ dataDir: dir, entities: [Note], migrations: [CreateNote1700000000001], embeddedThread });
     expect((await again.dataSource.getRepository(Note).find()).map((n) => n.body).sort()).toEqual(['tx1', 'tx2']);
     await again.release();
+  });
+
+  it('in a worker thread, a long query leaves the event loop of the calling thread free', async () => {
+    const db = await acquireDataSource({ dataDir: mkdtempSync(join(base, 'busy-')), embeddedThread: 'worker' });
+    try {
+      const started = performance.now();
+      let timerFiredAfter = Infinity;
+      const timer = new Promise<void>((done) => setTimeout(() => ((timerFiredAfter = performance.now() - started), done()), 20));
+      await Promise.all([db.dataSource.query(`SELECT count(*) FROM generate_series(1, 3000000)`), timer]);
+      const queryTook = performance.now() - started;
+      // the engine computes in its own thread: the 20 ms timer fires on time, long before the query ends
+      expect(queryTook).toBeGreaterThan(150);
+      expect(timerFiredAfter).toBeLessThan(queryTook / 2);
+    } finally {
+      await db.release();
+    }
   });
 
   it('refuses a data directory that another live process holds', async () => {

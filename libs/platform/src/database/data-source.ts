@@ -15,7 +15,7 @@
 import pg from 'pg';
 import { DataSource, type DataSourceOptions, type MixedList, type EntitySchema } from 'typeorm';
 import type { Logger } from '../logger.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedThread } from './embedded-postgres.js';
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 type Constructor = Function;
@@ -29,6 +29,8 @@ export interface AcquireDataSourceOptions {
   migrations?: Constructor[];
   /** Pool size for a real server (ignored for the embedded store: always 1). */
   poolMax?: number;
+  /** Where the embedded engine runs: this thread (default) or a worker thread of its own. */
+  embeddedThread?: EmbeddedThread;
   logger?: Logger;
 }
 
@@ -90,7 +92,7 @@ export async function acquireDataSource(options: AcquireDataSourceOptions): Prom
 }
 
 async function create(options: AcquireDataSourceOptions): Promise<Entry> {
-  const embedded = options.url ? undefined : await startEmbeddedPostgres({ dataDir: options.dataDir! });
+  const embedded = options.url ? undefined : await startEmbeddedPostgres({ dataDir: options.dataDir!, thread: options.embeddedThread });
   const url = options.url ?? embedded!.url;
   const dataSource = new DataSource({
     type: 'postgres',

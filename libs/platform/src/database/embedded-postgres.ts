@@ -7,10 +7,14 @@
  *   pg.url  // postgres://postgres@127.0.0.1:PORT/postgres
  *   await pg.close();
  *
- * pgvector (`vector`) and pg_trgm are loaded and created, for the datasets service.
+ * `thread: 'worker'` runs the engine in a worker thread: its queries then run beside the main thread's work
+ * (the datasets service keeps its vectors in such a second database, so vector search overlaps the keyword and
+ * graph queries of the main one). pgvector (`vector`) and pg_trgm are loaded and created, for the datasets service.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { vector } from '@electric-sql/pglite-pgvector';
@@ -19,17 +23,20 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 export interface EmbeddedPostgres {
   readonly url: string;
   readonly dataDir: string;
-  readonly db: PGlite;
+  /** The engine, when it runs on this thread. */
+  readonly db?: PGlite;
   close(): Promise<void>;
 }
 
+export type EmbeddedThread = 'main' | 'worker';
+
 const running = new Map<string, Promise<EmbeddedPostgres>>();
 
-export function startEmbeddedPostgres(options: { dataDir: string }): Promise<EmbeddedPostgres> {
+export function startEmbeddedPostgres(options: { dataDir: string; thread?: EmbeddedThread }): Promise<EmbeddedPostgres> {
   const dataDir = resolve(options.dataDir);
   let started = running.get(dataDir);
   if (!started) {
-    started = open(dataDir);
+    started = options.thread === 'worker' ? openInWorker(dataDir) : open(dataDir);
     running.set(dataDir, started);
     started.catch(() => running.delete(dataDir));
   }
@@ -90,6 +97,74 @@ async function open(dataDir: string): Promise<EmbeddedPostgres> {
         running.delete(dataDir);
         await server.stop();
         await db.close();
+        unlock();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * The worker: CommonJS evaluated from a string (so it runs the same from dist/ and from sources under test),
+ * importing the engine's modules by the paths resolved here.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  const [{ PGlite }, { pg_trgm }, { vector }, { PGLiteSocketServer }] = await Promise.all(
+    [workerData.modules.pglite, workerData.modules.pgTrgm, workerData.modules.vector, workerData.modules.socket].map((m) => import(m)));
+  const db = await PGlite.create(workerData.dataDir, { extensions: { vector, pg_trgm } });
+  await db.exec('CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_trgm;');
+  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 8 });
+  await server.start();
+  parentPort.on('message', async (m) => {
+    if (m !== 'close') return;
+    await server.stop();
+    await db.close();
+    parentPort.postMessage({ closed: true });
+  });
+  parentPort.postMessage({ url: 'postgres://postgres@' + server.getServerConn() + '/postgres' });
+})().catch((err) => parentPort.postMessage({ error: String((err && err.stack) || err) }));
+`;
+
+async function openInWorker(dataDir: string): Promise<EmbeddedPostgres> {
+  mkdirSync(dataDir, { recursive: true });
+  const unlock = lockDataDir(dataDir);
+  const require = createRequire(import.meta.url);
+  const modules = {
+    pglite: require.resolve('@electric-sql/pglite'),
+    pgTrgm: require.resolve('@electric-sql/pglite/contrib/pg_trgm'),
+    vector: require.resolve('@electric-sql/pglite-pgvector'),
+    socket: require.resolve('@electric-sql/pglite-socket'),
+  };
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { dataDir, modules } });
+  let url: string;
+  const started = new Promise<string>((resolveUrl, reject) => {
+    worker.once('message', (m: { url?: string; error?: string }) => (m.url ? resolveUrl(m.url) : reject(new Error(m.error))));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`embedded database worker exited with code ${code}`)));
+  });
+  try {
+    url = await started;
+  } catch (err) {
+    await worker.terminate();
+    unlock();
+    throw new Error(`cannot start the embedded database in ${dataDir}: ${(err as Error).message}`);
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    dataDir,
+    close() {
+      closing ??= (async () => {
+        running.delete(dataDir);
+        // the engine flushes and closes in its thread before the thread goes
+        await new Promise<void>((done) => {
+          worker.once('message', () => done());
+          worker.once('exit', () => done());
+          worker.postMessage('close');
+        });
+        await worker.terminate();
         unlock();
       })();
       return closing;
