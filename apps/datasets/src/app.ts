@@ -10,6 +10,7 @@
  * closed again by close(); what was passed in is left open for its owner.
  */
 import 'reflect-metadata';
+import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
@@ -52,12 +53,15 @@ export interface DatasetsApp {
   close(): Promise<void>;
 }
 
-export function uds3ConfigFrom(config: DatasetsConfig, dataSource: Uds3Config['dataSource']): Uds3Config {
+export function uds3ConfigFrom(config: DatasetsConfig, dataSource: Uds3Config['dataSource'], vectorsDataSource?: Uds3Config['dataSource']): Uds3Config {
   const rules = config.UDS3_QUALITY_RULES as Partial<typeof DEFAULT_QUALITY_RULES>;
   return {
     dataSource,
     documents: config.UDS3_DOCUMENT_STORE === 'couchdb' ? { kind: 'couchdb', url: config.COUCHDB_URL!, database: config.COUCHDB_DATABASE } : { kind: 'postgres' },
-    vectors: config.UDS3_VECTOR_STORE === 'chroma' ? { kind: 'chroma', url: config.CHROMA_URL!, collection: config.CHROMA_COLLECTION } : { kind: 'pgvector' },
+    vectors:
+      config.UDS3_VECTOR_STORE === 'chroma'
+        ? { kind: 'chroma', url: config.CHROMA_URL!, collection: config.CHROMA_COLLECTION }
+        : { kind: 'pgvector', dataSource: vectorsDataSource },
     graph:
       config.UDS3_GRAPH_STORE === 'neo4j'
         ? { kind: 'neo4j', url: config.NEO4J_URL!, user: config.NEO4J_USER, password: config.NEO4J_PASSWORD }
@@ -83,13 +87,20 @@ export async function bootstrap(options: DatasetsBootstrapOptions = {}): Promise
   const ownBus = !options.bus;
   const bus = options.bus ?? (await createMessageBus({ natsUrl: config.NATS_URL, name: 'clara-datasets', logger }));
   let db: SharedDataSource | undefined;
+  let vectorsDb: SharedDataSource | undefined;
   let uds3: Uds3 | undefined;
   try {
     db = options.db ?? (await acquireDataSource({ url: config.DATABASE_URL, dataDir: dirs.pgDir, logger }));
     await db.extend({ migrations: UDS3_MIGRATIONS, logger });
-    uds3 = await createUds3(uds3ConfigFrom(config, db.dataSource));
+    // embedded: vectors get a PGlite of their own in a worker thread, so vector search runs beside the keyword and
+    // graph queries instead of queueing behind them on the one embedded session
+    if (db.embedded && config.UDS3_VECTOR_STORE === 'pgvector') {
+      vectorsDb = await acquireDataSource({ dataDir: resolve(dirs.dataDir, 'pg-vectors'), embeddedThread: 'worker', logger });
+    }
+    uds3 = await createUds3(uds3ConfigFrom(config, db.dataSource, vectorsDb?.dataSource));
   } catch (err) {
     await uds3?.close();
+    await vectorsDb?.release();
     if (!options.db) await db?.release();
     if (ownBus) await bus.close();
     throw err;
@@ -126,6 +137,7 @@ export async function bootstrap(options: DatasetsBootstrapOptions = {}): Promise
   } catch (err) {
     await app.close();
     await uds3.close();
+    await vectorsDb?.release();
     if (!options.db) await db.release();
     if (ownBus) await bus.close();
     throw err;
@@ -153,6 +165,7 @@ export async function bootstrap(options: DatasetsBootstrapOptions = {}): Promise
         await Promise.allSettled(responders.map((r) => r.unsubscribe()));
         await app.close();
         await ready.uds3.close();
+        await vectorsDb?.release();
         if (!options.db) await ready.db.release();
         if (ownBus) await bus.close();
       })()),

@@ -16,7 +16,12 @@ import { HfTokenCounter, RegexTokenCounter, type TokenCounter } from './text/tok
 import { DEFAULT_UDS3_OPTIONS, Uds3, type Uds3Options } from './uds3.js';
 
 export type DocumentStoreConfig = { kind: 'postgres' } | { kind: 'couchdb'; url: string; database?: string };
-export type VectorStoreConfig = { kind: 'pgvector' } | { kind: 'chroma'; url: string; collection?: string };
+/**
+ * pgvector in `dataSource` when given (the embedded default: a second PGlite in a worker thread, so vector search
+ * runs beside the keyword and graph queries), else in the metadata database; vectors found in the metadata
+ * database are moved over once.
+ */
+export type VectorStoreConfig = { kind: 'pgvector'; dataSource?: DataSource } | { kind: 'chroma'; url: string; collection?: string };
 export type GraphStoreConfig = { kind: 'postgres' } | { kind: 'neo4j'; url: string; user?: string; password?: string; database?: string };
 export type EmbedderConfig = { kind: 'hashing'; dimension?: number } | { kind: 'onnx'; modelDir: string };
 
@@ -37,7 +42,8 @@ export function createDocumentStore(c: DocumentStoreConfig, ds: DataSource): Doc
   return c.kind === 'couchdb' ? new CouchDocumentStore({ url: c.url, database: c.database }) : new PgDocumentStore(ds);
 }
 export function createVectorStore(c: VectorStoreConfig, ds: DataSource): VectorStore {
-  return c.kind === 'chroma' ? new ChromaVectorStore({ url: c.url, collection: c.collection }) : new PgVectorStore(ds);
+  if (c.kind === 'chroma') return new ChromaVectorStore({ url: c.url, collection: c.collection });
+  return c.dataSource ? new PgVectorStore(c.dataSource, { adoptFrom: ds }) : new PgVectorStore(ds);
 }
 export function createGraphStore(c: GraphStoreConfig, ds: DataSource): GraphStore {
   return c.kind === 'neo4j' ? new Neo4jGraphStore(c) : new PgGraphStore(ds);

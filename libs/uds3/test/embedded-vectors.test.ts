@@ -1,0 +1,68 @@
+/**
+ * The embedded default keeps its vectors in a PGlite of their own, in a worker thread, so vector search runs
+ * beside the keyword and graph queries of the metadata database. Vectors an older install kept beside the
+ * metadata are moved over once, and search finds them there.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireDataSource } from '@clara/platform';
+import { createUds3, type Uds3Config } from '../src/factory.js';
+import { UDS3_MIGRATIONS } from '../src/stores/postgres/migrations.js';
+
+const topics = ['Lärmschutz an Straßen', 'Photovoltaik auf Dächern', 'Abstandsflächen im Außenbereich', 'Windenergie und Artenschutz'];
+const doc = (i: number) => ({
+  id: `v${i}`,
+  title: `${topics[i % 4]} ${i}`,
+  content: `${topics[i % 4]}: Bescheid ${i} nach § ${30 + (i % 6)} BauGB. ${topics[(i + 1) % 4]} wird am Rande erwähnt.`,
+  domain: i % 2 ? 'baurecht' : 'umweltrecht',
+  document_type: 'ruling',
+  language: 'de',
+});
+
+describe('pgvector in an embedded database of its own (worker thread)', () => {
+  const base = mkdtempSync(join(tmpdir(), 'clara-uds3-vectors-'));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('moves the vectors an older install kept beside the metadata, once, then searches and writes them there', async () => {
+    const main = await acquireDataSource({ dataDir: join(base, 'pg'), migrations: UDS3_MIGRATIONS });
+    const vectors = await acquireDataSource({ dataDir: join(base, 'pg-vectors'), embeddedThread: 'worker' });
+    try {
+      const config: Uds3Config = {
+        dataSource: main.dataSource,
+        documents: { kind: 'postgres' },
+        vectors: { kind: 'pgvector' },
+        graph: { kind: 'postgres' },
+        embedder: { kind: 'hashing', dimension: 64 },
+      };
+      const queries = topics.map((t) => ({ query_text: t, top_k: 5, search_types: ['vector'] }));
+      // the old layout: vectors in the metadata database
+      const old = await createUds3(config);
+      await old.ingest(Array.from({ length: 20 }, (_, i) => doc(i)));
+      const before = await Promise.all(queries.map((q) => old.search(q, { log: false })));
+      await old.close();
+
+      const separate = { ...config, vectors: { kind: 'pgvector' as const, dataSource: vectors.dataSource } };
+      const moved = await createUds3(separate);
+      expect(await moved.stores.vectors.count()).toBe(20);
+      const [left] = await main.dataSource.query(`SELECT to_regclass('ds_vectors_64') IS NOT NULL AS present`);
+      expect(left.present).toBe(false);
+      const after = await Promise.all(queries.map((q) => moved.search(q, { log: false })));
+      expect(after.map((o) => o.results.map((r) => [r.chunk_id, r.score]))).toEqual(before.map((o) => o.results.map((r) => [r.chunk_id, r.score])));
+      expect(after.every((o) => o.results.length === 5)).toBe(true);
+
+      // new documents land in the vectors' own database; a restart copies nothing again
+      await moved.ingest([doc(20)]);
+      await moved.close();
+      const again = await createUds3(separate);
+      expect(await again.stores.vectors.count()).toBe(21);
+      const hit = await again.search({ query_text: doc(20).title, top_k: 1, search_types: ['vector'] }, { log: false });
+      expect(hit.results[0].chunk_id.startsWith('v20#')).toBe(true);
+      await again.close();
+    } finally {
+      await vectors.release();
+      await main.release();
+    }
+  });
+});
