@@ -33,6 +33,9 @@ const { values: args } = parseArgs({
     // keep the embedded PGlite data here; a directory that already holds the N documents is queried without
     // ingesting again (the corpus is deterministic), so query changes can be measured without a 15-minute load
     'embedded-dir': { type: 'string' },
+    // where the embedded default keeps vectors: `worker` (a second PGlite in a worker thread, as the datasets
+    // service does), `main` (in the metadata database, as before) or `both` (compared in the same run)
+    'embedded-vectors': { type: 'string', default: 'worker' },
   },
 });
 const uds3lib = await import(args.uds3);
@@ -244,14 +247,29 @@ for (const stores of args.stores.split(',')) {
     const keep = args['embedded-dir'];
     const dir = keep ?? mkdtempSync(join(tmpdir(), 'bench-pglite-'));
     const db = await platform.acquireDataSource({ dataDir: dir, migrations: uds3lib.UDS3_MIGRATIONS });
+    // as the datasets service does: vectors in a second PGlite in a worker thread (a build that predates this
+    // ignores `dataSource` and reads vectors from the metadata database, where an older directory still has them)
+    const layout = args['embedded-vectors'];
+    const vectorsDb = layout !== 'main' ? await platform.acquireDataSource({ dataDir: `${dir}.vectors`, embeddedThread: 'worker' }) : undefined;
     const [{ n: present }] = await db.dataSource.query(`SELECT count(*)::int AS n FROM ds_documents`);
-    const builds = await createBuilds({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'pgvector' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
+    const config = { dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'pgvector', dataSource: vectorsDb?.dataSource }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options };
+    // `both`: this build twice on the same data, vectors in the worker PGlite and beside the metadata (a directory
+    // loaded before vectors moved out still has them there), query by query in turn
+    const builds =
+      layout === 'both'
+        ? [
+            { label: 'vectors in a worker PGlite', uds3: await uds3lib.createUds3(config) },
+            { label: 'vectors beside the metadata', uds3: await uds3lib.createUds3({ ...config, vectors: { kind: 'pgvector' } }) },
+          ]
+        : await createBuilds(config);
     try {
-      rows.push(...(await runOne('embedded (PGlite + pgvector + graph tables)', builds, present >= N)));
+      const name = layout === 'both' ? 'embedded (PGlite)' : `embedded (PGlite, vectors ${vectorsDb ? 'in a worker PGlite' : 'beside the metadata'})`;
+      rows.push(...(await runOne(name, builds, present >= N)));
     } finally {
       await closeBuilds(builds);
+      await vectorsDb?.release();
       await db.release();
-      if (!keep) rmSync(dir, { recursive: true, force: true });
+      if (!keep) for (const d of [dir, `${dir}.vectors`]) rmSync(d, { recursive: true, force: true });
     }
   } else if (stores === 'distributed') {
     const pg = await testing.createTestDatabase('bench_search');
