@@ -91,6 +91,13 @@ describe('acquireDataSource embedded (PGlite)', () => {
         }),
       ),
     );
+    // a named (prepared) statement still runs after the pool replaced its connection: every connection shares
+    // PGlite's one session, where the old connection's statement still exists
+    const pool = (ds.driver as unknown as { master: import('pg').Pool }).master;
+    const named = (x: number) => pool.query({ name: 'platform_named', text: 'SELECT $1::int AS x', values: [x] });
+    expect((await named(1)).rows).toEqual([{ x: 1 }]);
+    (await pool.connect()).release(true); // the client is destroyed, as after a connection error
+    expect((await named(2)).rows).toEqual([{ x: 2 }]);
     const ext = await ds.query(`SELECT extname FROM pg_extension WHERE extname IN ('vector','pg_trgm') ORDER BY extname`);
     expect(ext.map((r: { extname: string }) => r.extname)).toEqual(['pg_trgm', 'vector']);
     expect((await ds.query(`SELECT '[1,2,3]'::vector <=> '[1,2,3]'::vector AS d`))[0].d).toBe(0);

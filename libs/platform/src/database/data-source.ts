@@ -102,7 +102,8 @@ async function create(options: AcquireDataSourceOptions): Promise<Entry> {
     migrationsTableName: 'clara_migrations',
     // Embedded PGlite is one session: the pool's wait queue is the database's queue, so a long ingestion batch
     // must not fail the requests queued behind it (10 s failed a 100,000-chunk embedded load under CPU load).
-    extra: { max: embedded ? 1 : (options.poolMax ?? 10), connectionTimeoutMillis: embedded ? 300_000 : 10_000 },
+    // The one connection stays open (no idle timeout): see the DEALLOCATE below for what reconnecting costs.
+    extra: { max: embedded ? 1 : (options.poolMax ?? 10), connectionTimeoutMillis: embedded ? 300_000 : 10_000, ...(embedded ? { idleTimeoutMillis: 0 } : {}) },
     logging: false,
   } as DataSourceOptions);
   try {
@@ -110,6 +111,14 @@ async function create(options: AcquireDataSourceOptions): Promise<Entry> {
   } catch (err) {
     await embedded?.close();
     throw new Error(`cannot connect to PostgreSQL at ${redactUrl(url)}: ${(err as Error).message}`);
+  }
+  if (embedded) {
+    // pglite-socket runs every connection on PGlite's one session, so the named statements of a connection that
+    // was replaced (after an error, say) are still there, unknown to the new connection's driver, and preparing
+    // them again would fail: a new connection starts by clearing them.
+    const pool = (dataSource.driver as unknown as { master: pg.Pool }).master;
+    pool.on('connect', (client) => void client.query('DEALLOCATE ALL').catch(() => undefined));
+    await dataSource.query('DEALLOCATE ALL');
   }
   const entry: Entry = { dataSource, embedded, url, refs: 0, lock: Promise.resolve() };
   try {
