@@ -1,8 +1,10 @@
 // `npm start` as a new user meets it: embedded PGlite + in-process bus, training API + worker in one process;
 // accept, queue, run, cancel, stream events, and keep jobs across a restart of the whole suite.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -88,5 +90,51 @@ describe('embedded suite (npm start)', () => {
     expect(after.body).toMatchObject({ job_id: id, status: 'completed', progress_percent: 100 });
     const queued = await call('POST', '/api/training/jobs', job);
     expect(queued.body.status).toBe('pending');
+  }, 180_000);
+});
+
+describe('npm start as a process', () => {
+  it('stops cleanly on SIGTERM: every service closes and both embedded databases are released', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clara-embedded-signal-'));
+    const childEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      CLARA_DATA_DIR: dir,
+      CLARA_TRAINING_PORT: '0',
+      CLARA_DATASETS_PORT: '0',
+      CLARA_SERVING_PORT: '0',
+      CLARA_SECURITY_MODE: 'debug',
+      LOG_LEVEL: 'info',
+    };
+    delete childEnv.DATABASE_URL;
+    delete childEnv.NATS_URL;
+    const script = join(dirname(fileURLToPath(import.meta.url)), '../dist/start-embedded.js');
+    const child = spawn(process.execPath, [script], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let output = '';
+      await new Promise<void>((ready, fail) => {
+        const timer = setTimeout(() => fail(new Error(`not running after 120 s:\n${output.slice(-2000)}`)), 120_000);
+        const watch = (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('CLARA is running')) {
+            clearTimeout(timer);
+            ready();
+          }
+        };
+        child.stdout.on('data', watch);
+        child.stderr.on('data', watch);
+        child.once('exit', (code) => fail(new Error(`exited with ${code} before running:\n${output.slice(-2000)}`)));
+      });
+      expect(existsSync(join(dir, 'pg', 'clara.pid'))).toBe(true);
+      expect(existsSync(join(dir, 'pg-vectors', 'clara.pid'))).toBe(true);
+      const exited = new Promise<{ code: number | null; signal: string | null }>((done) => child.once('exit', (code, signal) => done({ code, signal })));
+      child.kill('SIGTERM');
+      // exit code 0 from our own shutdown, not death by the signal: the databases were closed and their locks removed
+      expect(await exited).toEqual({ code: 0, signal: null });
+      expect(existsSync(join(dir, 'pg', 'clara.pid'))).toBe(false);
+      expect(existsSync(join(dir, 'pg-vectors', 'clara.pid'))).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 180_000);
 });

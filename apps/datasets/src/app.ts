@@ -117,7 +117,8 @@ export async function bootstrap(options: DatasetsBootstrapOptions = {}): Promise
   app.use(express.text({ type: ['application/x-ndjson', 'application/jsonl'], limit: config.UDS3_MAX_UPLOAD_BYTES }));
   app.use(bodyParserErrorHandler);
   app.useGlobalFilters(new DatasetsExceptionFilter(logger));
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): whoever starts the app (main.ts, start-embedded) handles the signals and calls
+  // close(); Nest's own hook would re-raise the signal after closing the app alone and kill the process mid-close.
 
   const document = SwaggerModule.createDocument(
     app,

@@ -156,7 +156,8 @@ export async function bootstrap(options: ServingBootstrapOptions = {}): Promise<
   } satisfies ServingState);
   app.useBodyParser('json', { limit: '16mb' });
   app.useGlobalFilters(new OpenAIErrorFilter((err) => log.error('request failed', err instanceof Error ? err : { err: String(err) })));
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): whoever starts the app (main.ts, start-embedded) handles the signals and calls
+  // close(); Nest's own hook would re-raise the signal after closing the app alone and kill the process mid-close.
   await adapters.start();
 
   let listenedPort = port;

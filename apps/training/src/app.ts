@@ -108,7 +108,8 @@ export async function bootstrap(options: TrainingBootstrapOptions = {}): Promise
   app.use(bodyParserErrorHandler);
   app.useGlobalPipes(new StrictValidationPipe());
   app.useGlobalFilters(new JsonExceptionFilter(logger));
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): whoever starts the app (main.ts, start-embedded) handles the signals and calls
+  // close(); Nest's own hook would re-raise the signal after closing the app alone and kill the process mid-close.
 
   const document = SwaggerModule.createDocument(
     app,
