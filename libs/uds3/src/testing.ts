@@ -127,3 +127,16 @@ export async function embeddedUds3(dimension = 64): Promise<{ uds3: Uds3; dataSo
     },
   };
 }
+
+/** A small German search corpus: document `i` is about topic i % 4, cites § 30–35 BauGB and mentions the next topic. */
+export const SEARCH_TOPICS = ['Lärmschutz an Straßen', 'Photovoltaik auf Dächern', 'Abstandsflächen im Außenbereich', 'Windenergie und Artenschutz'];
+export function topicDocument(i: number, idPrefix: string) {
+  return {
+    id: `${idPrefix}${i}`,
+    title: `${SEARCH_TOPICS[i % 4]} ${i}`,
+    content: `${SEARCH_TOPICS[i % 4]}: Bescheid ${i} nach § ${30 + (i % 6)} BauGB. ${SEARCH_TOPICS[(i + 1) % 4]} wird am Rande erwähnt.`,
+    domain: i % 2 ? 'baurecht' : 'umweltrecht',
+    document_type: 'ruling',
+    language: 'de',
+  };
+}

@@ -10,16 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { acquireDataSource } from '@clara/platform';
 import { createUds3, type Uds3Config } from '../src/factory.js';
 import { UDS3_MIGRATIONS } from '../src/stores/postgres/migrations.js';
+import { SEARCH_TOPICS, topicDocument } from '../src/testing.js';
 
-const topics = ['Lärmschutz an Straßen', 'Photovoltaik auf Dächern', 'Abstandsflächen im Außenbereich', 'Windenergie und Artenschutz'];
-const doc = (i: number) => ({
-  id: `v${i}`,
-  title: `${topics[i % 4]} ${i}`,
-  content: `${topics[i % 4]}: Bescheid ${i} nach § ${30 + (i % 6)} BauGB. ${topics[(i + 1) % 4]} wird am Rande erwähnt.`,
-  domain: i % 2 ? 'baurecht' : 'umweltrecht',
-  document_type: 'ruling',
-  language: 'de',
-});
+const doc = (i: number) => topicDocument(i, 'v');
 
 describe('pgvector in an embedded database of its own (worker thread)', () => {
   const base = mkdtempSync(join(tmpdir(), 'clara-uds3-vectors-'));
@@ -36,7 +29,7 @@ describe('pgvector in an embedded database of its own (worker thread)', () => {
         graph: { kind: 'postgres' },
         embedder: { kind: 'hashing', dimension: 64 },
       };
-      const queries = topics.map((t) => ({ query_text: t, top_k: 5, search_types: ['vector'] }));
+      const queries = SEARCH_TOPICS.map((t) => ({ query_text: t, top_k: 5, search_types: ['vector'] }));
       // the old layout: vectors in the metadata database
       const old = await createUds3(config);
       await old.ingest(Array.from({ length: 20 }, (_, i) => doc(i)));

@@ -4,18 +4,10 @@
  * every signal, graph hits included.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedUds3 } from '../src/testing.js';
+import { embeddedUds3, topicDocument } from '../src/testing.js';
 import type { Uds3 } from '../src/uds3.js';
 
-const topics = ['Lärmschutz an Straßen', 'Photovoltaik auf Dächern', 'Abstandsflächen im Außenbereich', 'Windenergie und Artenschutz'];
-const docs = Array.from({ length: 24 }, (_, i) => ({
-  id: `r${i}`,
-  title: `${topics[i % 4]} ${i}`,
-  content: `${topics[i % 4]}: Bescheid ${i} nach § ${30 + (i % 6)} BauGB. ${topics[(i + 1) % 4]} wird am Rande erwähnt.`,
-  domain: i % 2 ? 'baurecht' : 'umweltrecht',
-  document_type: 'ruling',
-  language: 'de',
-}));
+const docs = Array.from({ length: 24 }, (_, i) => topicDocument(i, 'r'));
 
 describe('search results', () => {
   let db: Awaited<ReturnType<typeof embeddedUds3>>;
