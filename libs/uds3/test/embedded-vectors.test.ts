@@ -7,8 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { DataSource } from 'typeorm';
 import { acquireDataSource } from '@clara/platform';
 import { createUds3, type Uds3Config } from '../src/factory.js';
+import { PgVectorStore } from '../src/stores/postgres/pg-vector-store.js';
 import { UDS3_MIGRATIONS } from '../src/stores/postgres/migrations.js';
 import { SEARCH_TOPICS, topicDocument } from '../src/testing.js';
 
@@ -53,6 +55,46 @@ describe('pgvector in an embedded database of its own (worker thread)', () => {
       const hit = await again.search({ query_text: doc(20).title, top_k: 1, search_types: ['vector'] }, { log: false });
       expect(hit.results[0].chunk_id.startsWith('v20#')).toBe(true);
       await again.close();
+    } finally {
+      await vectors.release();
+      await main.release();
+    }
+  });
+
+  it('a move that fails half-way leaves the new database empty and the old vectors in place; the next start moves them', async () => {
+    const main = await acquireDataSource({ dataDir: join(base, 'pg2'), migrations: UDS3_MIGRATIONS });
+    const vectors = await acquireDataSource({ dataDir: join(base, 'pg2-vectors'), embeddedThread: 'worker' });
+    try {
+      const config: Uds3Config = {
+        dataSource: main.dataSource,
+        documents: { kind: 'postgres' },
+        vectors: { kind: 'pgvector' },
+        graph: { kind: 'postgres' },
+        embedder: { kind: 'hashing', dimension: 64 },
+      };
+      const old = await createUds3(config);
+      await old.ingest(Array.from({ length: 12 }, (_, i) => doc(i)));
+      await old.close();
+      // the metadata database fails on its second batch read, after the first batch was inserted
+      let reads = 0;
+      const flaky = new Proxy(main.dataSource, {
+        get: (target, key) =>
+          key === 'query'
+            ? (sql: string, params?: unknown[]) => {
+                if (sql.includes('ORDER BY chunk_id') && ++reads === 2) return Promise.reject(new Error('connection lost'));
+                return target.query(sql, params);
+              }
+            : Reflect.get(target, key),
+      }) as DataSource;
+      await expect(new PgVectorStore(vectors.dataSource, { adoptFrom: flaky }).init(64)).rejects.toThrow('connection lost');
+      expect(reads).toBe(2);
+      const count = async (db: DataSource) => (await db.query(`SELECT count(*)::int AS n FROM ds_vectors_64`))[0].n;
+      expect(await count(vectors.dataSource)).toBe(0);
+      expect(await count(main.dataSource)).toBe(12);
+
+      const moved = await createUds3({ ...config, vectors: { kind: 'pgvector', dataSource: vectors.dataSource } });
+      expect(await moved.stores.vectors.count()).toBe(12);
+      await moved.close();
     } finally {
       await vectors.release();
       await main.release();

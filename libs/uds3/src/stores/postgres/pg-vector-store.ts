@@ -45,30 +45,36 @@ export class PgVectorStore implements VectorStore {
     await this.db.query(`CREATE INDEX IF NOT EXISTS ${this.table}_hnsw ON ${this.table} USING hnsw (embedding vector_cosine_ops)`);
   }
 
-  /** Copies the other database's vectors of this dimension here (before the HNSW index: one bulk build), then drops them there. */
+  /**
+   * Copies the other database's vectors of this dimension here, in one transaction (a crash mid-way leaves this
+   * table empty, so the next start copies again) and before the HNSW index (one bulk build after), then drops them
+   * there.
+   */
   private async adopt(from: DataSource): Promise<void> {
     const [old] = await from.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [this.table]);
     if (!old.present) return;
     const [mine] = await this.db.query(`SELECT EXISTS (SELECT 1 FROM ${this.table}) AS any`);
     if (mine.any) return; // moved already (or written since): the old table is left alone
-    await this.db.query(`DROP INDEX IF EXISTS ${this.table}_hnsw`);
-    for (let after = ''; ; ) {
-      const rows: { chunk_id: string; e: string }[] = await from.query(
-        `SELECT chunk_id, document_id, domain, document_type, source, language, quality_score, embedding::text AS e
-         FROM ${this.table} WHERE chunk_id > $1 ORDER BY chunk_id LIMIT 2000`,
-        [after],
-      );
-      if (!rows.length) break;
-      const column = (name: string) => rows.map((r) => (r as unknown as Record<string, unknown>)[name]);
-      await this.db.query(
-        `INSERT INTO ${this.table} (chunk_id, document_id, domain, document_type, source, language, quality_score, embedding)
-         SELECT u.id, u.doc, u.domain, u.type, u.source, u.language, u.quality, u.v::vector
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::real[], $8::text[])
-           AS u(id, doc, domain, type, source, language, quality, v)`,
-        ['chunk_id', 'document_id', 'domain', 'document_type', 'source', 'language', 'quality_score', 'e'].map(column),
-      );
-      after = rows[rows.length - 1].chunk_id;
-    }
+    const columns = ['chunk_id', 'document_id', 'domain', 'document_type', 'source', 'language', 'quality_score', 'embedding'];
+    await this.db.transaction(async (em) => {
+      await em.query(`DROP INDEX IF EXISTS ${this.table}_hnsw`);
+      for (let after = ''; ; ) {
+        const rows: Record<string, unknown>[] = await from.query(
+          `SELECT ${columns.slice(0, -1).join(', ')}, embedding::text AS embedding
+           FROM ${this.table} WHERE chunk_id > $1 ORDER BY chunk_id LIMIT 2000`,
+          [after],
+        );
+        if (!rows.length) break;
+        await em.query(
+          `INSERT INTO ${this.table} (${columns.join(', ')})
+           SELECT u.id, u.doc, u.domain, u.type, u.source, u.language, u.quality, u.v::vector
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::real[], $8::text[])
+             AS u(id, doc, domain, type, source, language, quality, v)`,
+          columns.map((c) => rows.map((r) => r[c])),
+        );
+        after = String(rows[rows.length - 1].chunk_id);
+      }
+    });
     await from.query(`DROP TABLE ${this.table}`);
   }
 
