@@ -20,25 +20,39 @@ describe('pgvector in an embedded database of its own (worker thread)', () => {
   const base = mkdtempSync(join(tmpdir(), 'clara-uds3-vectors-'));
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 
+  /** An install of the old layout (vectors beside the metadata) with `n` documents, and an empty vectors database. */
+  async function oldInstall(name: string, n: number) {
+    const main = await acquireDataSource({ dataDir: join(base, name), migrations: UDS3_MIGRATIONS });
+    const vectors = await acquireDataSource({ dataDir: join(base, `${name}-vectors`), embeddedThread: 'worker' });
+    const config: Uds3Config = {
+      dataSource: main.dataSource,
+      documents: { kind: 'postgres' },
+      vectors: { kind: 'pgvector' },
+      graph: { kind: 'postgres' },
+      embedder: { kind: 'hashing', dimension: 64 },
+    };
+    const old = await createUds3(config);
+    await old.ingest(Array.from({ length: n }, (_, i) => doc(i)));
+    return {
+      main,
+      vectors,
+      old,
+      config,
+      separate: { ...config, vectors: { kind: 'pgvector' as const, dataSource: vectors.dataSource } },
+      release: async () => {
+        await vectors.release();
+        await main.release();
+      },
+    };
+  }
+
   it('moves the vectors an older install kept beside the metadata, once, then searches and writes them there', async () => {
-    const main = await acquireDataSource({ dataDir: join(base, 'pg'), migrations: UDS3_MIGRATIONS });
-    const vectors = await acquireDataSource({ dataDir: join(base, 'pg-vectors'), embeddedThread: 'worker' });
+    const { main, old, separate, release } = await oldInstall('pg', 20);
     try {
-      const config: Uds3Config = {
-        dataSource: main.dataSource,
-        documents: { kind: 'postgres' },
-        vectors: { kind: 'pgvector' },
-        graph: { kind: 'postgres' },
-        embedder: { kind: 'hashing', dimension: 64 },
-      };
       const queries = SEARCH_TOPICS.map((t) => ({ query_text: t, top_k: 5, search_types: ['vector'] }));
-      // the old layout: vectors in the metadata database
-      const old = await createUds3(config);
-      await old.ingest(Array.from({ length: 20 }, (_, i) => doc(i)));
       const before = await Promise.all(queries.map((q) => old.search(q, { log: false })));
       await old.close();
 
-      const separate = { ...config, vectors: { kind: 'pgvector' as const, dataSource: vectors.dataSource } };
       const moved = await createUds3(separate);
       expect(await moved.stores.vectors.count()).toBe(20);
       const [left] = await main.dataSource.query(`SELECT to_regclass('ds_vectors_64') IS NOT NULL AS present`);
@@ -56,24 +70,13 @@ describe('pgvector in an embedded database of its own (worker thread)', () => {
       expect(hit.results[0].chunk_id.startsWith('v20#')).toBe(true);
       await again.close();
     } finally {
-      await vectors.release();
-      await main.release();
+      await release();
     }
   });
 
   it('a move that fails half-way leaves the new database empty and the old vectors in place; the next start moves them', async () => {
-    const main = await acquireDataSource({ dataDir: join(base, 'pg2'), migrations: UDS3_MIGRATIONS });
-    const vectors = await acquireDataSource({ dataDir: join(base, 'pg2-vectors'), embeddedThread: 'worker' });
+    const { main, vectors, old, separate, release } = await oldInstall('pg2', 12);
     try {
-      const config: Uds3Config = {
-        dataSource: main.dataSource,
-        documents: { kind: 'postgres' },
-        vectors: { kind: 'pgvector' },
-        graph: { kind: 'postgres' },
-        embedder: { kind: 'hashing', dimension: 64 },
-      };
-      const old = await createUds3(config);
-      await old.ingest(Array.from({ length: 12 }, (_, i) => doc(i)));
       await old.close();
       // the metadata database fails on its second batch read, after the first batch was inserted
       let reads = 0;
@@ -92,12 +95,11 @@ describe('pgvector in an embedded database of its own (worker thread)', () => {
       expect(await count(vectors.dataSource)).toBe(0);
       expect(await count(main.dataSource)).toBe(12);
 
-      const moved = await createUds3({ ...config, vectors: { kind: 'pgvector', dataSource: vectors.dataSource } });
+      const moved = await createUds3(separate);
       expect(await moved.stores.vectors.count()).toBe(12);
       await moved.close();
     } finally {
-      await vectors.release();
-      await main.release();
+      await release();
     }
   });
 });
