@@ -55,6 +55,12 @@ export async function createEmbedder(c: EmbedderConfig): Promise<Embedder> {
 /** Creates the stores, the embedder and the tokenizer, and initialises the stores. Migrations must have run. */
 export async function createUds3(config: Uds3Config): Promise<Uds3> {
   const tokens: TokenCounter = config.tokenizerPath ? await HfTokenCounter.fromFile(config.tokenizerPath) : new RegexTokenCounter();
+  const embedder = await createEmbedder(config.embedder);
+  const upkeep = [new StatisticsUpkeep(config.dataSource)];
+  // a vectors database of its own (the embedded default's worker PGlite) has no autovacuum either
+  if (config.vectors.kind === 'pgvector' && config.vectors.dataSource && config.vectors.dataSource !== config.dataSource) {
+    upkeep.push(new StatisticsUpkeep(config.vectors.dataSource, `ds_vectors_${embedder.dimension}`));
+  }
   const uds3 = new Uds3(
     {
       metadata: new PgMetadataStore(config.dataSource, DEFAULT_TS_CONFIGS, config.keywordCacheBytes),
@@ -62,10 +68,10 @@ export async function createUds3(config: Uds3Config): Promise<Uds3> {
       vectors: createVectorStore(config.vectors, config.dataSource),
       graph: createGraphStore(config.graph, config.dataSource),
     },
-    await createEmbedder(config.embedder),
+    embedder,
     tokens,
     { ...DEFAULT_UDS3_OPTIONS, ...config.options },
-    new StatisticsUpkeep(config.dataSource),
+    { noteWrites: async (chunks) => void (await Promise.all(upkeep.map((u) => u.noteWrites(chunks)))) },
   );
   await uds3.init();
   return uds3;

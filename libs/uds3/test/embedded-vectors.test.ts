@@ -97,6 +97,10 @@ describe('pgvector in an embedded database of its own (worker thread)', () => {
 
       const moved = await createUds3(separate);
       expect(await moved.stores.vectors.count()).toBe(12);
+      // no autovacuum in PGlite: the vectors' own database gets the planner statistics upkeep too
+      await moved.ingest(Array.from({ length: 60 }, (_, i) => doc(100 + i)));
+      const [stats] = await vectors.dataSource.query(`SELECT reltuples FROM pg_class WHERE relname = 'ds_vectors_64'`);
+      expect(Number(stats.reltuples)).toBe(72);
       await moved.close();
     } finally {
       await release();

@@ -10,11 +10,15 @@ import type { DataSource } from 'typeorm';
 
 export class StatisticsUpkeep {
   private written = 0;
-  /** ds_chunks rows at the last run, as the planner counts them (pg_class.reltuples, like autovacuum). */
+  /** Rows of `chunkTable` at the last run, as the planner counts them (pg_class.reltuples, like autovacuum). */
   private chunksAtLastRun = 0;
   private running: Promise<void> | null = null;
 
-  constructor(private readonly db: DataSource) {}
+  /** `chunkTable`: the table with a row per chunk in this database (a vectors database of its own has no ds_chunks). */
+  constructor(
+    private readonly db: DataSource,
+    private readonly chunkTable = 'ds_chunks',
+  ) {}
 
   /** Call after a committed write of `chunks` chunks; vacuums and analyzes when enough has changed. */
   async noteWrites(chunks: number): Promise<void> {
@@ -32,7 +36,7 @@ export class StatisticsUpkeep {
     );
     const before = this.written;
     for (const t of tables) await this.db.query(`VACUUM (ANALYZE) "${t.name}"`);
-    const [row] = await this.db.query(`SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = 'ds_chunks'::regclass`);
+    const [row] = await this.db.query(`SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = $1::regclass`, [this.chunkTable]);
     this.chunksAtLastRun = Number(row.n);
     this.written -= before;
   }
