@@ -52,6 +52,11 @@ export interface ManifestEntry {
 const HYDRATED_COLUMNS = `c.id, c.document_id, c.seq, c.token_count, c.content_hash, d.title, d.domain, d.document_type,
   d.source, d.language, d.quality_score`;
 
+/** A row read with {@link HYDRATED_COLUMNS} and a nullable `content` (numeric quality arrives as text). */
+function hydrated(r: HydratedChunk & { content: string | null }): HydratedChunk {
+  return { ...r, quality_score: Number(r.quality_score), content: r.content ?? undefined };
+}
+
 export const DEFAULT_TS_CONFIGS: Record<string, string> = { de: 'german', en: 'english' };
 
 /** Default memory for decoded keyword postings (the whole index of 100,000 typical chunks takes about 60 MB). */
@@ -265,7 +270,7 @@ export class PgMetadataStore {
        FROM ds_chunks c JOIN ds_documents d ON d.id = c.document_id ${where(conditions)}`,
       params,
     );
-    return new Map(rows.map((r) => [r.id, { ...r, quality_score: Number(r.quality_score), content: r.content ?? undefined }]));
+    return new Map(rows.map((r) => [r.id, hydrated(r)]));
   }
 
   /**
@@ -292,7 +297,7 @@ export class PgMetadataStore {
       params,
     );
     const rows = new Map<string, HydratedChunk>();
-    for (const r of found) if (r.content !== null) rows.set(r.id, { ...r, quality_score: Number(r.quality_score), content: r.content });
+    for (const r of found) if (r.content !== null) rows.set(r.id, hydrated(r));
     return { passing: new Set(found.map((r) => r.id)), rows };
   }
 

@@ -7,6 +7,9 @@ import type { ScoredId, SearchFilter } from '../../model.js';
 import type { VectorRecord, VectorStore } from '../interfaces.js';
 import { filterConditions, preparedQuery } from './sql.js';
 
+/** The vector table's columns, in the order {@link PgVectorStore} writes them. */
+const COLUMNS = ['chunk_id', 'document_id', 'domain', 'document_type', 'source', 'language', 'quality_score', 'embedding'];
+
 export class PgVectorStore implements VectorStore {
   readonly kind = 'pgvector';
   private table = '';
@@ -55,23 +58,16 @@ export class PgVectorStore implements VectorStore {
     if (!old.present) return;
     const [mine] = await this.db.query(`SELECT EXISTS (SELECT 1 FROM ${this.table}) AS any`);
     if (mine.any) return; // moved already (or written since): the old table is left alone
-    const columns = ['chunk_id', 'document_id', 'domain', 'document_type', 'source', 'language', 'quality_score', 'embedding'];
     await this.db.transaction(async (em) => {
       await em.query(`DROP INDEX IF EXISTS ${this.table}_hnsw`);
       for (let after = ''; ; ) {
         const rows: Record<string, unknown>[] = await from.query(
-          `SELECT ${columns.slice(0, -1).join(', ')}, embedding::text AS embedding
+          `SELECT ${COLUMNS.slice(0, -1).join(', ')}, embedding::text AS embedding
            FROM ${this.table} WHERE chunk_id > $1 ORDER BY chunk_id LIMIT 2000`,
           [after],
         );
         if (!rows.length) break;
-        await em.query(
-          `INSERT INTO ${this.table} (${columns.join(', ')})
-           SELECT u.id, u.doc, u.domain, u.type, u.source, u.language, u.quality, u.v::vector
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::real[], $8::text[])
-             AS u(id, doc, domain, type, source, language, quality, v)`,
-          columns.map((c) => rows.map((r) => r[c])),
-        );
+        await this.write(em, COLUMNS.map((c) => rows.map((r) => r[c])));
         after = String(rows[rows.length - 1].chunk_id);
       }
     });
@@ -81,26 +77,31 @@ export class PgVectorStore implements VectorStore {
   async upsert(records: VectorRecord[]): Promise<void> {
     for (let i = 0; i < records.length; i += 1000) {
       const part = records.slice(i, i + 1000);
-      await this.db.query(
-        `INSERT INTO ${this.table} (chunk_id, document_id, domain, document_type, source, language, quality_score, embedding)
-         SELECT u.id, u.doc, u.domain, u.type, u.source, u.language, u.quality, u.v::vector
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::real[], $8::text[])
-           AS u(id, doc, domain, type, source, language, quality, v)
-         ON CONFLICT (chunk_id) DO UPDATE SET embedding = EXCLUDED.embedding, document_id = EXCLUDED.document_id,
-           domain = EXCLUDED.domain, document_type = EXCLUDED.document_type, source = EXCLUDED.source,
-           language = EXCLUDED.language, quality_score = EXCLUDED.quality_score`,
-        [
-          part.map((r) => r.chunk.id),
-          part.map((r) => r.chunk.document_id),
-          part.map((r) => r.chunk.domain),
-          part.map((r) => r.chunk.document_type),
-          part.map((r) => r.chunk.source),
-          part.map((r) => r.chunk.language),
-          part.map((r) => r.chunk.quality_score),
-          part.map((r) => vectorLiteral(r.embedding)),
-        ],
-      );
+      await this.write(this.db, [
+        part.map((r) => r.chunk.id),
+        part.map((r) => r.chunk.document_id),
+        part.map((r) => r.chunk.domain),
+        part.map((r) => r.chunk.document_type),
+        part.map((r) => r.chunk.source),
+        part.map((r) => r.chunk.language),
+        part.map((r) => r.chunk.quality_score),
+        part.map((r) => vectorLiteral(r.embedding)),
+      ]);
     }
+  }
+
+  /** Inserts or replaces rows given column by column, in {@link COLUMNS} order (embeddings as vector literals). */
+  private async write(q: Pick<DataSource, 'query'>, columns: unknown[][]): Promise<void> {
+    await q.query(
+      `INSERT INTO ${this.table} (${COLUMNS.join(', ')})
+       SELECT u.id, u.doc, u.domain, u.type, u.source, u.language, u.quality, u.v::vector
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::real[], $8::text[])
+         AS u(id, doc, domain, type, source, language, quality, v)
+       ON CONFLICT (chunk_id) DO UPDATE SET embedding = EXCLUDED.embedding, document_id = EXCLUDED.document_id,
+         domain = EXCLUDED.domain, document_type = EXCLUDED.document_type, source = EXCLUDED.source,
+         language = EXCLUDED.language, quality_score = EXCLUDED.quality_score`,
+      columns,
+    );
   }
 
   async query(embedding: Float32Array, k: number, filter: SearchFilter): Promise<ScoredId[]> {
