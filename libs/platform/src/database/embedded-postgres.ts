@@ -32,6 +32,14 @@ export type EmbeddedThread = 'main' | 'worker';
 
 const running = new Map<string, Promise<EmbeddedPostgres>>();
 
+/** Run by every embedded engine, on this thread or in a worker. */
+const ENGINE_SETUP = 'CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_trgm;';
+/**
+ * pglite-socket on a free local port. Several sockets may attach (e.g. a psql for debugging) but queries are
+ * serialised by pglite-socket; CLARA's own pool uses one connection so transactions never interleave.
+ */
+const SOCKET = { port: 0, host: '127.0.0.1', maxConnections: 8 };
+
 export function startEmbeddedPostgres(options: { dataDir: string; thread?: EmbeddedThread }): Promise<EmbeddedPostgres> {
   const dataDir = resolve(options.dataDir);
   let started = running.get(dataDir);
@@ -81,10 +89,8 @@ async function open(dataDir: string): Promise<EmbeddedPostgres> {
     unlock();
     throw err;
   }
-  await db.exec('CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_trgm;');
-  // Several sockets may attach (e.g. a psql for debugging) but queries are serialised by pglite-socket;
-  // CLARA's own pool uses one connection so transactions never interleave.
-  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 8 });
+  await db.exec(ENGINE_SETUP);
+  const server = new PGLiteSocketServer({ db, ...SOCKET });
   await server.start();
   const url = `postgres://postgres@${server.getServerConn()}/postgres`;
   let closing: Promise<void> | undefined;
@@ -114,8 +120,8 @@ const { parentPort, workerData } = require('node:worker_threads');
   const [{ PGlite }, { pg_trgm }, { vector }, { PGLiteSocketServer }] = await Promise.all(
     [workerData.modules.pglite, workerData.modules.pgTrgm, workerData.modules.vector, workerData.modules.socket].map((m) => import(m)));
   const db = await PGlite.create(workerData.dataDir, { extensions: { vector, pg_trgm } });
-  await db.exec('CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_trgm;');
-  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 8 });
+  await db.exec(workerData.setup);
+  const server = new PGLiteSocketServer({ db, ...workerData.socket });
   await server.start();
   parentPort.on('message', async (m) => {
     if (m !== 'close') return;
@@ -137,7 +143,7 @@ async function openInWorker(dataDir: string): Promise<EmbeddedPostgres> {
     vector: require.resolve('@electric-sql/pglite-pgvector'),
     socket: require.resolve('@electric-sql/pglite-socket'),
   };
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { dataDir, modules } });
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { dataDir, modules, setup: ENGINE_SETUP, socket: SOCKET } });
   let url: string;
   const started = new Promise<string>((resolveUrl, reject) => {
     worker.once('message', (m: { url?: string; error?: string }) => (m.url ? resolveUrl(m.url) : reject(new Error(m.error))));
