@@ -223,7 +223,7 @@ async function runOne(name, builds, loaded = false) {
   }
   return builds.map((b, i) => {
     const { lat, fusion, inHybrid } = runs[i];
-    const row = { stores: builds.length > 1 ? `${name}, ${b.label}` : name, chunks, ingest_s: ingestSec, chunks_per_s: loaded || i > 0 ? NaN : chunks / ingestSec, ingested_here: !loaded && i === 0 };
+    const row = { stores: builds.length > 1 ? `${name}, ${b.label}` : name, chunks, ingest_s: ingestSec, chunks_per_s: loaded || i > 0 ? NaN : chunks / ingestSec };
     for (const m of Object.keys(modes)) Object.assign(row, { [`${m}_p50`]: percentile(lat[m], 50), [`${m}_p95`]: percentile(lat[m], 95) });
     row.fusion_p50 = percentile(fusion, 50);
     row.fusion_p95 = percentile(fusion, 95);
@@ -292,7 +292,7 @@ console.log('| stores | chunks | ingest chunks/s | hybrid p50/p95 ms | vector p5
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.stores} | ${r.chunks} | ${r.ingested_here ? fmt(r.chunks_per_s) : '(not ingested by this build)'} | ${fmt(r.hybrid_p50)} / ${fmt(r.hybrid_p95)} | ${fmt(r.vector_p50)} / ${fmt(r.vector_p95)} | ` +
+    `| ${r.stores} | ${r.chunks} | ${!Number.isNaN(r.chunks_per_s) ? fmt(r.chunks_per_s) : '(not ingested by this build)'} | ${fmt(r.hybrid_p50)} / ${fmt(r.hybrid_p95)} | ${fmt(r.vector_p50)} / ${fmt(r.vector_p95)} | ` +
       `${fmt(r.keyword_p50)} / ${fmt(r.keyword_p95)} | ${fmt(r.graph_p50)} / ${fmt(r.graph_p95)} | ${fmt(r.fusion_p50)} / ${fmt(r.fusion_p95)} |`,
   );
 }
