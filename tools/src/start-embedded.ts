@@ -18,6 +18,7 @@ import {
   createMessageBus,
   dataDirs,
   readConfig,
+  runAsProcessMain,
   type Logger,
   type MessageBus,
   type SharedDataSource,
@@ -108,19 +109,5 @@ async function importService(pkg: string): Promise<{ bootstrap(o: BootstrapOptio
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const suite = await startEmbedded().catch((err: Error) => {
-    process.stderr.write(`CLARA failed to start: ${err.stack ?? err.message}\n`);
-    process.exit(1);
-  });
-  let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      void suite.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-  }
+  runAsProcessMain('CLARA', () => startEmbedded());
 }

@@ -1,9 +1,5 @@
 /** Runs the datasets service alone: `node apps/datasets/dist/main.js` (configuration from the environment). */
+import { runAsProcessMain } from '@clara/platform';
 import { bootstrap } from './app.js';
 
-const app = await bootstrap();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    void app.close().then(() => process.exit(0));
-  });
-}
+runAsProcessMain('datasets service', () => bootstrap());

@@ -8,3 +8,4 @@ export * from './database/embedded-postgres.js';
 export * from './database/data-source.js';
 export * from './app-infrastructure.js';
 export * from './http/http-exception-json.js';
+export * from './process-main.js';
