@@ -61,9 +61,10 @@ export async function createUds3(config: Uds3Config): Promise<Uds3> {
   if (config.vectors.kind === 'pgvector' && config.vectors.dataSource && config.vectors.dataSource !== config.dataSource) {
     upkeep.push(new StatisticsUpkeep(config.vectors.dataSource, `ds_vectors_${embedder.dimension}`));
   }
+  const metadata = new PgMetadataStore(config.dataSource, DEFAULT_TS_CONFIGS, config.keywordCacheBytes);
   const uds3 = new Uds3(
     {
-      metadata: new PgMetadataStore(config.dataSource, DEFAULT_TS_CONFIGS, config.keywordCacheBytes),
+      metadata,
       documents: createDocumentStore(config.documents, config.dataSource),
       vectors: createVectorStore(config.vectors, config.dataSource),
       graph: createGraphStore(config.graph, config.dataSource),
@@ -71,7 +72,13 @@ export async function createUds3(config: Uds3Config): Promise<Uds3> {
     embedder,
     tokens,
     { ...DEFAULT_UDS3_OPTIONS, ...config.options },
-    { noteWrites: async (chunks) => void (await Promise.all(upkeep.map((u) => u.noteWrites(chunks)))) },
+    {
+      // after each committed ingestion: merge the small keyword segments it leaves, then refresh planner statistics
+      noteWrites: async (chunks) => {
+        await metadata.mergeKeywordSegments();
+        await Promise.all(upkeep.map((u) => u.noteWrites(chunks)));
+      },
+    },
   );
   await uds3.init();
   return uds3;

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import type { ScoredId, SearchFilter, StoredDocument } from '../src/model.js';
 import { Uds3Initial1764130000000, UDS3_MIGRATIONS } from '../src/stores/postgres/migrations.js';
+import { mergeSmallSegments } from '../src/stores/postgres/keyword-index.js';
 import { DEFAULT_TS_CONFIGS, PgMetadataStore, type DocumentBatchEntry } from '../src/stores/postgres/pg-metadata-store.js';
 import { embeddedPostgres, localPostgres } from '../src/testing.js';
 
@@ -200,6 +201,26 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
     for (const q of queries) expectSameTopK(await tiny.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
   });
 
+  it('merges the segments of many one-document ingestions, and stays exact for a store whose cache is warm', async () => {
+    await compare({}, 10); // this store's cache holds the query terms' postings of the segments as they are now
+    const other = new PgMetadataStore(db.dataSource); // the replica that ingests, one document per request
+    const segments = async () => (await db.dataSource.query(`SELECT count(*)::int AS n FROM ds_kw_segments`))[0].n;
+    const before = await segments();
+    let merges = 0;
+    for (let i = 0; i < 25; i++) {
+      await ingest(other, [gen.doc(`single${i}`)]);
+      merges += await other.mergeKeywordSegments();
+    }
+    expect(merges).toBeGreaterThanOrEqual(2);
+    expect(await segments()).toBeLessThan(before + 10);
+    const [{ orphans }] = await db.dataSource.query(
+      `SELECT count(*)::int AS orphans FROM ds_chunks c WHERE NOT EXISTS (SELECT 1 FROM ds_kw_segments s WHERE s.id = c.kw_segment)`,
+    );
+    expect(orphans).toBe(0);
+    await compare({}, 10);
+    await compare({ domain: ['bau'] }, 20);
+  });
+
   it('matches German inflected forms through stemming, and nothing for unknown words', async () => {
     await ingest(store, [
       {
@@ -217,6 +238,55 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
 }
 
 describe('keyword index on the PostgreSQL server', () => keywordIndexSuite(localPostgres));
+
+describe('a segment merge and a delete at the same time (PostgreSQL server, two sessions)', () => {
+  it('the delete rebuilds the segment its chunks were merged into, so no stale postings or counts remain', async () => {
+    const db = await localPostgres();
+    try {
+      const store = new PgMetadataStore(db.dataSource);
+      const gen = corpus(5);
+      for (let i = 0; i < 10; i++) await ingest(store, [gen.doc(`s${i}`)]); // ten one-document segments: a merge is due
+      let mergeMoved!: () => void;
+      const moved = new Promise<void>((r) => (mergeMoved = r));
+      let finishMerge!: () => void;
+      const mayCommit = new Promise<void>((r) => (finishMerge = r));
+      // the merge's session stops after moving the chunks, before it commits
+      const merging = mergeSmallSegments({
+        transaction: (work) =>
+          db.dataSource.transaction((em) =>
+            work({
+              query: async (sql: string, params?: unknown[]) => {
+                const out = await em.query(sql, params);
+                if (sql.startsWith('UPDATE ds_chunks SET kw_segment')) {
+                  mergeMoved();
+                  await mayCommit;
+                }
+                return out;
+              },
+            }),
+          ),
+      });
+      await moved;
+      const deleting = store.deleteDocuments(['s3']); // waits for the merge's row locks
+      await new Promise((r) => setTimeout(r, 300));
+      finishMerge();
+      expect(await merging).toBe(1);
+      expect(await deleting).toBe(1);
+      const segments: { id: string; chunk_count: number; chunks: number }[] = await db.dataSource.query(
+        `SELECT s.id, s.chunk_count, (SELECT count(*)::int FROM ds_chunks c WHERE c.kw_segment = s.id) AS chunks FROM ds_kw_segments s`,
+      );
+      expect(segments).toHaveLength(1);
+      expect(segments[0].chunk_count).toBe(segments[0].chunks);
+      for (const q of gen.queries(15)) {
+        const got = await store.keywordSearch(q, 10, {});
+        expectSameTopK(got, await bruteForce(db.dataSource, q, 10, {}));
+        expect(got.map((g) => g.chunk_id.split('#')[0])).not.toContain('s3');
+      }
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
+});
 describe('keyword index on embedded PGlite', () => keywordIndexSuite(embeddedPostgres));
 
 /** A database migrated only to the first migration, filled the old way, then migrated to the keyword index. */

@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { BM25_B, BM25_K1, bm25Idf, bm25Impact, decodePostings, POSTING_BYTES, PostingsCache, Ranking, ScoreAccumulator } from './keyword-index.js';
+import {
+  BM25_B,
+  BM25_K1,
+  bm25Idf,
+  bm25Impact,
+  decodePostings,
+  MERGE_BELOW_CHUNKS,
+  MERGE_FACTOR,
+  POSTING_BYTES,
+  PostingsCache,
+  Ranking,
+  ScoreAccumulator,
+  segmentsToMerge,
+} from './keyword-index.js';
 
 let seed = 99;
 const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
@@ -114,5 +127,48 @@ describe('PostingsCache', () => {
     const { nos, impacts } = decodePostings(pack(pairs));
     expect([...nos]).toEqual(pairs.map((p) => p[0]));
     expect([...impacts]).toEqual(pairs.map((p) => p[1]));
+  });
+});
+
+describe('segmentsToMerge (tiered merging of small segments)', () => {
+  const segs = (sizes: number[], from = 1) => sizes.map((chunk_count, i) => ({ id: String(from + i), chunk_count }));
+
+  it('waits until one size tier holds MERGE_FACTOR segments, then merges exactly that tier, the smallest first', () => {
+    expect(segmentsToMerge(segs(Array(MERGE_FACTOR - 1).fill(1)))).toEqual([]);
+    const ones = segs(Array(MERGE_FACTOR).fill(3));
+    expect(segmentsToMerge(ones)).toEqual(ones.map((s) => s.id));
+    // 1–9 and 10–99 are different tiers; with both full, the smaller goes first
+    const tens = segs(Array(MERGE_FACTOR).fill(40), 100);
+    expect(segmentsToMerge([...tens, ...ones])).toEqual(ones.map((s) => s.id));
+    expect(segmentsToMerge([...tens, ...ones.slice(1)])).toEqual(tens.map((s) => s.id));
+    // a mixed bag of sizes in one tier is still one tier
+    expect(segmentsToMerge(segs([10, 99, 50, 12, 70, 10, 11, 98, 60, 30]))).toHaveLength(10);
+  });
+
+  it('never merges segments of MERGE_BELOW_CHUNKS chunks or more', () => {
+    expect(segmentsToMerge(segs(Array(50).fill(MERGE_BELOW_CHUNKS)))).toEqual([]);
+    expect(segmentsToMerge(segs([...Array(MERGE_FACTOR - 1).fill(MERGE_BELOW_CHUNKS - 1), MERGE_BELOW_CHUNKS]))).toEqual([]);
+  });
+
+  it('single-document ingestion keeps at most MERGE_FACTOR − 1 small segments per tier', () => {
+    let segments: { id: string; chunk_count: number }[] = [];
+    let next = 1;
+    let merges = 0;
+    let ingested = 0;
+    for (let request = 0; request < 5000; request++) {
+      segments.push({ id: String(next++), chunk_count: 1 + (request % 3) });
+      ingested += 1 + (request % 3);
+      for (let ids = segmentsToMerge(segments); ids.length; ids = segmentsToMerge(segments)) {
+        const chunk_count = segments.filter((s) => ids.includes(s.id)).reduce((n, s) => n + s.chunk_count, 0);
+        segments = [...segments.filter((s) => !ids.includes(s.id)), { id: String(next++), chunk_count }];
+        merges++;
+      }
+    }
+    expect(segments.reduce((n, s) => n + s.chunk_count, 0)).toBe(ingested);
+    const small = segments.filter((s) => s.chunk_count < MERGE_BELOW_CHUNKS);
+    expect(small.length).toBeLessThanOrEqual(3 * (MERGE_FACTOR - 1));
+    expect(segments.length).toBeLessThan(30);
+    // each chunk is rewritten about once per tier it passes through, not once per request
+    expect(merges).toBeLessThan(5000 / (MERGE_FACTOR - 1));
   });
 });

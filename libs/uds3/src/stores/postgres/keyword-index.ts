@@ -243,12 +243,7 @@ export interface Queryable {
 export async function buildKeywordSegments(em: Queryable, segments: (number | string)[]): Promise<void> {
   const ids = [...new Set(segments.map(String))].sort((a, b) => Number(a) - Number(b));
   if (!ids.length) return;
-  // Serialises rebuilds of the same segment (a transaction-scoped lock per segment, taken in id order).
-  await em.query(
-    `SELECT pg_advisory_xact_lock(hashtext('ds_kw_segments'), (s.id % 2147483647)::int)
-     FROM (SELECT id FROM unnest($1::bigint[]) AS u(id) ORDER BY id) s`,
-    [ids],
-  );
+  await lockSegments(em, ids);
   await em.query(`DELETE FROM ds_kw_postings WHERE segment = ANY($1::bigint[])`, [ids]);
   await em.query(`DELETE FROM ds_kw_segments WHERE id = ANY($1::bigint[])`, [ids]);
   await em.query(
@@ -276,4 +271,67 @@ export async function buildKeywordSegments(em: Queryable, segments: (number | st
      GROUP BY l.lexeme, l.segment`,
     [ids, BM25_K1, BM25_B],
   );
+}
+
+/**
+ * Serialises work on the same segments (rebuilds, merges): a transaction-scoped lock per segment, taken in id
+ * order. A transaction may take a lock it already holds.
+ */
+async function lockSegments(em: Queryable, ids: string[]): Promise<void> {
+  await em.query(
+    `SELECT pg_advisory_xact_lock(hashtext('ds_kw_segments'), (s.id % 2147483647)::int)
+     FROM (SELECT id FROM unnest($1::bigint[]) AS u(id) ORDER BY id) s`,
+    [ids],
+  );
+}
+
+/** Segments with fewer chunks than this are merged; a merge of small ones may produce one up to about 10× larger. */
+export const MERGE_BELOW_CHUNKS = 1000;
+/** How many segments of one size tier (1–9, 10–99, 100–999 chunks) wait before they are merged into one. */
+export const MERGE_FACTOR = 10;
+
+/**
+ * Which segments to merge next, or none: every ingestion request makes a segment, and a search reads every
+ * segment's version and its postings per term, so a client that ingests one document per request would leave
+ * searches reading thousands of tiny segments. As in Lucene's tiered merging, segments below
+ * {@link MERGE_BELOW_CHUNKS} are grouped by order of magnitude and the smallest tier that holds
+ * {@link MERGE_FACTOR} of them is merged into one. Every segment is merged at most about three times (once per tier)
+ * and at most MERGE_FACTOR − 1 small segments per tier remain.
+ */
+export function segmentsToMerge(segments: { id: string; chunk_count: number }[]): string[] {
+  const tiers = new Map<number, string[]>();
+  for (const s of segments) {
+    if (s.chunk_count >= MERGE_BELOW_CHUNKS) continue;
+    const tier = Math.floor(Math.log10(Math.max(1, s.chunk_count)));
+    tiers.set(tier, [...(tiers.get(tier) ?? []), s.id]);
+  }
+  for (const tier of [...tiers.keys()].sort((a, b) => a - b)) {
+    const ids = tiers.get(tier)!;
+    if (ids.length >= MERGE_FACTOR) return ids;
+  }
+  return [];
+}
+
+/**
+ * Merges small segments (see {@link segmentsToMerge}) until none are due, each merge in its own transaction: the
+ * chunks of the merged segments move to a new segment, which is built from them, and the emptied segments
+ * disappear. Searches see the old segments or the new one, never both (one commit). Returns how many merges ran.
+ */
+export async function mergeSmallSegments(db: { transaction<T>(work: (em: Queryable) => Promise<T>): Promise<T> }): Promise<number> {
+  let merges = 0;
+  for (;;) {
+    const merged = await db.transaction(async (em) => {
+      const segments = (await em.query(`SELECT id::text, chunk_count FROM ds_kw_segments`)) as { id: string; chunk_count: number }[];
+      const ids = segmentsToMerge(segments);
+      if (!ids.length) return false;
+      await lockSegments(em, ids);
+      const [{ segment }] = (await em.query(`SELECT nextval('ds_kw_segment_seq')::text AS segment`)) as { segment: string }[];
+      // under the locks, with a new snapshot: a concurrent merge of the same segments has left them empty
+      await em.query(`UPDATE ds_chunks SET kw_segment = $1 WHERE kw_segment = ANY($2::bigint[])`, [segment, ids]);
+      await buildKeywordSegments(em, [...ids, segment]);
+      return true;
+    });
+    if (!merged) return merges;
+    merges++;
+  }
 }

@@ -4,7 +4,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Chunk, IndexedChunk, ScoredId, SearchFilter, StoredDocument } from '../../model.js';
-import { buildKeywordSegments, decodePostings, PostingsCache, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
+import { buildKeywordSegments, decodePostings, mergeSmallSegments, PostingsCache, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
 import { filterConditions, preparedQuery, tsConfigFor, where } from './sql.js';
 
 export interface DocumentBatchEntry {
@@ -84,7 +84,7 @@ export class PgMetadataStore {
     if (!batch.length) return;
     const ids = batch.map((b) => b.doc.id);
     // replaced documents' chunks leave their keyword-index segments, which are rebuilt below
-    const touched = await this.segmentsOf(em, ids);
+    const touched = await this.deleteChunksOf(em, ids);
     await em.query(`DELETE FROM ds_documents WHERE id = ANY($1::text[])`, [ids]);
     const [{ segment }] = await em.query(`SELECT nextval('ds_kw_segment_seq')::text AS segment`);
     const col = <T>(f: (b: DocumentBatchEntry) => T) => batch.map(f);
@@ -150,13 +150,22 @@ export class PgMetadataStore {
     await buildKeywordSegments(em, [segment, ...touched]);
   }
 
-  /** The keyword-index segments holding the documents' chunks. */
-  private async segmentsOf(em: EntityManager, documentIds: string[]): Promise<string[]> {
+  /**
+   * Deletes the documents' chunks and returns the keyword-index segments they were in, as of the rows deleted: a
+   * segment merge that moved them first (and committed while this waited on their row locks) names the new segment.
+   */
+  private async deleteChunksOf(em: EntityManager, documentIds: string[]): Promise<string[]> {
     const rows: { segment: string }[] = await em.query(
-      `SELECT DISTINCT kw_segment::text AS segment FROM ds_chunks WHERE document_id = ANY($1::text[]) AND kw_segment IS NOT NULL`,
+      `WITH gone AS (DELETE FROM ds_chunks WHERE document_id = ANY($1::text[]) RETURNING kw_segment)
+       SELECT DISTINCT kw_segment::text AS segment FROM gone WHERE kw_segment IS NOT NULL`,
       [documentIds],
     );
     return rows.map((r) => r.segment);
+  }
+
+  /** Merges small keyword-index segments until none are due (see `segmentsToMerge`); returns how many merges ran. */
+  mergeKeywordSegments(): Promise<number> {
+    return mergeSmallSegments(this.db);
   }
 
   async existingDocumentIds(ids: string[]): Promise<string[]> {
@@ -166,7 +175,7 @@ export class PgMetadataStore {
 
   async deleteDocuments(ids: string[]): Promise<number> {
     return this.db.transaction(async (em) => {
-      const touched = await this.segmentsOf(em, ids);
+      const touched = await this.deleteChunksOf(em, ids);
       const rows = await em.query(`DELETE FROM ds_documents WHERE id = ANY($1::text[]) RETURNING id`, [ids]);
       await buildKeywordSegments(em, touched);
       return (Array.isArray(rows[0]) ? rows[0] : rows).length;
