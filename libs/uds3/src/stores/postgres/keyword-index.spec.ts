@@ -80,11 +80,14 @@ describe('Ranking', () => {
     // few distinct scores: many ties
     const scores = Float64Array.from({ length: n }, () => Math.floor(rnd() * 50) / 7);
     const want = [...nos.keys()].sort((a, b) => scores[b] - scores[a] || nos[a] - nos[b]).map((i) => nos[i]);
-    const ranking = new Ranking(nos, scores);
-    const got: number[] = [];
-    for (let m = 1; ranking.remaining > 0; m *= 3) got.push(...ranking.next(m).map((x) => x.no));
-    expect(got).toEqual(want);
-    expect(ranking.next(5)).toEqual([]);
+    // a first batch of 1, of a search's k + 8, of a quarter (picked in one pass), and of more (from the heap)
+    for (const first of [1, 58, 749, 750, 2000]) {
+      const ranking = new Ranking(nos, scores);
+      const got: number[] = [];
+      for (let m = first; ranking.remaining > 0; m *= 3) got.push(...ranking.next(m).map((x) => x.no));
+      expect(got).toEqual(want);
+      expect(ranking.next(5)).toEqual([]);
+    }
     expect(new Ranking(new Int32Array(0), new Float64Array(0)).next(3)).toEqual([]);
   });
 });

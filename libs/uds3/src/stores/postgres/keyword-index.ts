@@ -54,20 +54,26 @@ export interface PostingsRow {
 }
 
 /**
- * Decoded postings kept in memory between queries, least recently used first out beyond `maxBytes`, keyed by
- * (segment, term); `null` records that the term has no postings in the segment. Each entry carries the version
- * of the segment it was read from (the `xmin` of the segment's ds_kw_segments row: a rebuild deletes and
+ * Decoded postings kept in memory between queries, per term and within it per segment, least recently used terms
+ * first out beyond `maxBytes`; `null` records that the term has no postings in the segment. Each entry carries the
+ * version of the segment it was read from (the `xmin` of the segment's ds_kw_segments row: a rebuild deletes and
  * re-inserts that row and all the segment's postings in one transaction), so a lookup with the version just
- * listed by the database never returns stale postings, whichever process rebuilt the segment.
+ * listed by the database never returns stale postings, whichever process rebuilt the segment. Keyed by term, then
+ * segment (no composite string keys), and a term moves to the most recently used end once per run of lookups for
+ * it: a search asks for each term in every segment, hundreds of lookups.
  */
 export class PostingsCache {
-  private readonly entries = new Map<string, { version: string; postings: Postings | null; bytes: number }>();
+  private readonly terms = new Map<string, { segments: Map<string, { version: string; postings: Postings | null; bytes: number }>; bytes: number }>();
+  private newest: string | undefined;
   private bytes = 0;
 
   constructor(readonly maxBytes: number) {}
 
+  /** Cached (term, segment) entries. */
   get size(): number {
-    return this.entries.size;
+    let n = 0;
+    for (const t of this.terms.values()) n += t.segments.size;
+    return n;
   }
 
   get usedBytes(): number {
@@ -76,34 +82,57 @@ export class PostingsCache {
 
   /** The postings (`null`: none) of `term` in that version of the segment; `undefined` when not cached. */
   get(term: string, segment: string, version: string): Postings | null | undefined {
-    const key = `${segment}\u0000${term}`;
-    const e = this.entries.get(key);
-    if (!e) return undefined;
-    this.entries.delete(key);
+    const t = this.terms.get(term);
+    const e = t?.segments.get(segment);
+    if (!t || !e) return undefined;
     if (e.version !== version) {
+      t.segments.delete(segment);
+      t.bytes -= e.bytes;
       this.bytes -= e.bytes;
+      if (!t.segments.size) this.dropTerm(term);
       return undefined;
     }
-    this.entries.set(key, e); // most recently used last
+    this.touch(term, t);
     return e.postings;
   }
 
   put(term: string, segment: string, version: string, postings: Postings | null): void {
-    const key = `${segment}\u0000${term}`;
-    const bytes = (postings ? postings.nos.byteLength + postings.impacts.byteLength : 0) + 64 + key.length * 2;
+    const bytes = (postings ? postings.nos.byteLength + postings.impacts.byteLength : 0) + 64 + segment.length * 2;
     if (bytes > this.maxBytes) return;
-    const old = this.entries.get(key);
+    let t = this.terms.get(term);
+    if (!t) this.terms.set(term, (t = { segments: new Map(), bytes: 64 + term.length * 2 }));
+    else this.touch(term, t);
+    this.newest = term;
+    const old = t.segments.get(segment);
     if (old) {
-      this.entries.delete(key);
+      t.bytes -= old.bytes;
       this.bytes -= old.bytes;
+    } else if (t.segments.size === 0) {
+      this.bytes += t.bytes;
     }
-    this.entries.set(key, { version, postings, bytes });
+    t.segments.set(segment, { version, postings, bytes });
+    t.bytes += bytes;
     this.bytes += bytes;
-    for (const [k, e] of this.entries) {
+    for (const [k] of this.terms) {
       if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(k);
-      this.bytes -= e.bytes;
+      this.dropTerm(k);
     }
+  }
+
+  /** Moves the term to the most recently used end (Map order), unless it is there already. */
+  private touch(term: string, t: { bytes: number }): void {
+    if (this.newest === term) return;
+    this.terms.delete(term);
+    this.terms.set(term, t as never);
+    this.newest = term;
+  }
+
+  private dropTerm(term: string): void {
+    const t = this.terms.get(term);
+    if (!t) return;
+    this.terms.delete(term);
+    this.bytes -= t.bytes;
+    if (this.newest === term) this.newest = undefined;
   }
 }
 
@@ -172,37 +201,84 @@ export class ScoreAccumulator {
 }
 
 /**
- * Scored chunks handed out best first (score descending, then `no` ascending), in batches: a binary max-heap
- * built in O(n), each `next(m)` pops m. So a query touching 50,000 chunks orders only the few it needs.
+ * Scored chunks handed out best first (score descending, then `no` ascending), in batches. A search usually needs
+ * only its first batch (k + a few) of the tens of thousands of chunks a common term touches: that batch is picked
+ * in one pass with a bounded heap of its size. Only a later batch (a filter rejected chunks) builds the binary
+ * max-heap over the rest (O(n)), from which each `next(m)` pops m.
  */
 export class Ranking {
-  private readonly heap: Int32Array;
-  private size: number;
+  private heap: Int32Array | null = null;
+  private size = 0;
+  private handedOut = 0;
+  /** Indices handed out by the first batch, when it was picked without the heap. */
+  private taken: Uint8Array | null = null;
 
   constructor(
     readonly nos: Int32Array,
     readonly scores: Float64Array,
-  ) {
-    this.size = nos.length;
-    this.heap = new Int32Array(this.size);
-    for (let i = 0; i < this.size; i++) this.heap[i] = i;
-    for (let i = (this.size >> 1) - 1; i >= 0; i--) this.down(i);
-  }
+  ) {}
 
   get remaining(): number {
-    return this.size;
+    return this.nos.length - this.handedOut;
   }
 
   /** The next (up to) m best chunks as [no, score] pairs. */
   next(m: number): { no: number; score: number }[] {
+    if (!this.heap && this.handedOut === 0 && m > 0 && m * 4 < this.nos.length) return this.firstBatch(m);
+    if (!this.heap) this.buildHeap();
     const out: { no: number; score: number }[] = [];
     while (out.length < m && this.size > 0) {
-      const top = this.heap[0];
+      const top = this.heap![0];
       out.push({ no: this.nos[top], score: this.scores[top] });
-      this.heap[0] = this.heap[--this.size];
+      this.heap![0] = this.heap![--this.size];
       this.down(0);
     }
+    this.handedOut += out.length;
     return out;
+  }
+
+  /** The m best in one pass: `best` is a min-heap (worst of the m at the root) of size m. */
+  private firstBatch(m: number): { no: number; score: number }[] {
+    const best = new Int32Array(m);
+    for (let i = 0; i < m; i++) {
+      best[i] = i;
+      for (let c = i; c > 0; ) {
+        const parent = (c - 1) >> 1;
+        if (!this.better(best[parent], best[c])) break;
+        [best[parent], best[c]] = [best[c], best[parent]];
+        c = parent;
+      }
+    }
+    const scores = this.scores;
+    for (let i = m; i < this.nos.length; i++) {
+      const worst = best[0];
+      // most chunks score below the m-th best: one comparison and on
+      if (scores[i] < scores[worst] || (scores[i] === scores[worst] && this.nos[i] > this.nos[worst])) continue;
+      best[0] = i;
+      for (let c = 0; ; ) {
+        const l = 2 * c + 1;
+        if (l >= m) break;
+        const r = l + 1;
+        const w = r < m && this.better(best[l], best[r]) ? r : l;
+        if (!this.better(best[c], best[w])) break;
+        [best[c], best[w]] = [best[w], best[c]];
+        c = w;
+      }
+    }
+    const picked = [...best].sort((a, b) => (this.better(a, b) ? -1 : 1));
+    this.taken = new Uint8Array(this.nos.length);
+    for (const i of picked) this.taken[i] = 1;
+    this.handedOut = m;
+    return picked.map((i) => ({ no: this.nos[i], score: this.scores[i] }));
+  }
+
+  private buildHeap(): void {
+    const heap = new Int32Array(this.nos.length - this.handedOut);
+    let size = 0;
+    for (let i = 0; i < this.nos.length; i++) if (!this.taken?.[i]) heap[size++] = i;
+    this.heap = heap;
+    this.size = size;
+    for (let i = (size >> 1) - 1; i >= 0; i--) this.down(i);
   }
 
   /** a ranks before b */
@@ -213,7 +289,7 @@ export class Ranking {
   }
 
   private down(i: number): void {
-    const h = this.heap;
+    const h = this.heap!;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= this.size) return;

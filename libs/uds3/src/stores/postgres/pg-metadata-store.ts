@@ -217,14 +217,14 @@ export class PgMetadataStore {
     if (!head.terms.length || !head.segments.length || k <= 0) return [];
     const rows: PostingsRow[] = [];
     const missing: { term: string; segment: string; version: string }[] = [];
-    head.segments.forEach((segment, i) => {
-      const version = head.versions[i];
-      for (const term of head.terms) {
+    for (const term of head.terms) {
+      head.segments.forEach((segment, i) => {
+        const version = head.versions[i];
         const postings = this.postingsCache.get(term, segment, version);
         if (postings === undefined) missing.push({ term, segment, version });
         else if (postings) rows.push({ term, df: postings.nos.length, postings });
-      }
-    });
+      });
+    }
     if (missing.length) {
       // a segment rebuilt since the listing is cached under the listed version, which is never listed again
       const read: { term: string; segment: string; postings: Uint8Array }[] = await preparedQuery(
