@@ -5,9 +5,11 @@
 //
 // Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200] [--uds3 path/to/uds3/dist/index.js]
 //   [--baseline path/to/other/uds3/dist/index.js] [--embedded-dir DIR] [--warmup 0]
+//   [--embedded-vectors worker|main|both] [--embedded-metadata main|worker|both]
+// The corpus and the queries come from ./corpus.mjs (shared with segments.mjs).
 // Needs: local PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for `distributed`.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,6 +38,9 @@ const { values: args } = parseArgs({
     // where the embedded default keeps vectors: `worker` (a second PGlite in a worker thread, as the datasets
     // service does), `main` (in the metadata database, as before) or `both` (compared in the same run)
     'embedded-vectors': { type: 'string', default: 'worker' },
+    // which thread runs the metadata PGlite: `main` (as the datasets service does), `worker`, or `both` (compared
+    // in the same run; the worker's database is a copy of the loaded directory, made once)
+    'embedded-metadata': { type: 'string', default: 'main' },
   },
 });
 const uds3lib = await import(args.uds3);
@@ -45,76 +50,7 @@ const QUERIES = Number(args.queries);
 const WARMUP = Number(args.warmup);
 const BATCH = Number(args.batch);
 
-// ---- deterministic synthetic corpus ------------------------------------------------------------------------
-let seed = 12345;
-const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-const SYLLABLES = ('bau recht an lage ge neh mi gung dach pho to vol ta ik wind ener gie aus sen be reich schutz denk mal lärm ' +
-  'im mis sion ver wal tung plan flä che grund stück nut zung ord nung frei fahrt wasser straße wohn haus ab stand ein griff').split(' ');
-const VOCAB = [];
-const seen = new Set();
-while (VOCAB.length < 30000) {
-  const n = 2 + Math.floor(rnd() * 3);
-  let w = '';
-  for (let i = 0; i < n; i++) w += SYLLABLES[Math.floor(rnd() * SYLLABLES.length)];
-  if (!seen.has(w)) {
-    seen.add(w);
-    VOCAB.push(w);
-  }
-}
-const FUNCTION = 'die der das und ist nach dem den im für mit von zu auf bei wird sind nicht eine ein'.split(' ');
-const LAWS = ['BauGB', 'VwVfG', 'BImSchG', 'EEG', 'BauNVO', 'WHG'];
-const DOMAINS = ['verwaltungsrecht', 'umweltrecht', 'baurecht', 'energierecht', 'planungsrecht'];
-const TYPES = ['regulation', 'ruling', 'guideline', 'commentary'];
-// Zipf word choice, p(rank r) ∝ 1 / (r + 20): content words after stop-words (the FUNCTION list plays those)
-const CDF = [];
-{
-  let total = 0;
-  for (let r = 0; r < VOCAB.length; r++) CDF.push((total += 1 / (r + 20)));
-  for (let r = 0; r < CDF.length; r++) CDF[r] /= total;
-}
-function zipfIndex() {
-  const u = rnd();
-  let lo = 0;
-  let hi = CDF.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (CDF[mid] < u) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-const word = () => VOCAB[zipfIndex()];
-const citation = () => (rnd() < 0.15 ? `Art. ${1 + Math.floor(rnd() * 20)} GG` : `§ ${1 + Math.floor(rnd() * 120)} ${LAWS[Math.floor(rnd() * LAWS.length)]}`);
-function sentence() {
-  const words = [];
-  const len = 8 + Math.floor(rnd() * 10);
-  for (let i = 0; i < len; i++) words.push(rnd() < 0.35 ? FUNCTION[Math.floor(rnd() * FUNCTION.length)] : word());
-  if (rnd() < 0.3) words.push('nach', citation());
-  const s = words.join(' ');
-  return s[0].toUpperCase() + s.slice(1) + '.';
-}
-function document(i) {
-  const sentences = [];
-  for (let k = 0, n = 6 + Math.floor(rnd() * 5); k < n; k++) sentences.push(sentence());
-  return {
-    id: `bench-${i}`,
-    title: `${word()} ${word()} ${word()}`,
-    content: sentences.join(' '),
-    domain: DOMAINS[i % DOMAINS.length],
-    document_type: TYPES[i % TYPES.length],
-    language: 'de',
-  };
-}
-function queries(n) {
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const words = [];
-    for (let k = 0, len = 2 + Math.floor(rnd() * 3); k < len; k++) words.push(word());
-    if (rnd() < 0.4) words.push(citation());
-    out.push(words.join(' '));
-  }
-  return out;
-}
+import { document, queries } from './corpus.mjs';
 
 // ---- helpers -------------------------------------------------------------------------------------------------
 const percentile = (xs, p) => {
@@ -246,7 +182,15 @@ for (const stores of args.stores.split(',')) {
   if (stores === 'embedded') {
     const keep = args['embedded-dir'];
     const dir = keep ?? mkdtempSync(join(tmpdir(), 'bench-pglite-'));
-    const db = await platform.acquireDataSource({ dataDir: dir, migrations: uds3lib.UDS3_MIGRATIONS });
+    const db = await platform.acquireDataSource({ dataDir: dir, migrations: uds3lib.UDS3_MIGRATIONS, embeddedThread: args['embedded-metadata'] === 'worker' ? 'worker' : 'main' });
+    let metaCopy;
+    if (args['embedded-metadata'] === 'both') {
+      if (!existsSync(`${dir}.metadata-copy`)) {
+        if (!existsSync(join(dir, 'PG_VERSION'))) throw new Error('--embedded-metadata both needs an --embedded-dir loaded before');
+        cpSync(dir, `${dir}.metadata-copy`, { recursive: true });
+      }
+      metaCopy = await platform.acquireDataSource({ dataDir: `${dir}.metadata-copy`, embeddedThread: 'worker' });
+    }
     // as the datasets service does: vectors in a second PGlite in a worker thread (a build that predates this
     // ignores `dataSource` and reads vectors from the metadata database, where an older directory still has them)
     const layout = args['embedded-vectors'];
@@ -255,19 +199,24 @@ for (const stores of args.stores.split(',')) {
     const config = { dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'pgvector', dataSource: vectorsDb?.dataSource }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options };
     // `both`: this build twice on the same data, vectors in the worker PGlite and beside the metadata (a directory
     // loaded before vectors moved out still has them there), query by query in turn
-    const builds =
-      layout === 'both'
+    const builds = metaCopy
+      ? [
+          { label: 'metadata PGlite on the main thread', uds3: await uds3lib.createUds3(config) },
+          { label: 'metadata PGlite in a worker', uds3: await uds3lib.createUds3({ ...config, dataSource: metaCopy.dataSource }) },
+        ]
+      : layout === 'both'
         ? [
             { label: 'vectors in a worker PGlite', uds3: await uds3lib.createUds3(config) },
             { label: 'vectors beside the metadata', uds3: await uds3lib.createUds3({ ...config, vectors: { kind: 'pgvector' } }) },
           ]
         : await createBuilds(config);
     try {
-      const name = layout === 'both' ? 'embedded (PGlite)' : `embedded (PGlite, vectors ${vectorsDb ? 'in a worker PGlite' : 'beside the metadata'})`;
+      const name = layout === 'both' || metaCopy ? 'embedded (PGlite)' : `embedded (PGlite, vectors ${vectorsDb ? 'in a worker PGlite' : 'beside the metadata'})`;
       rows.push(...(await runOne(name, builds, present >= N)));
     } finally {
       await closeBuilds(builds);
       await vectorsDb?.release();
+      await metaCopy?.release();
       await db.release();
       if (!keep) for (const d of [dir, `${dir}.vectors`]) rmSync(d, { recursive: true, force: true });
     }
