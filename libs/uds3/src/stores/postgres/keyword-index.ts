@@ -53,6 +53,19 @@ export interface PostingsRow {
   postings: Postings;
 }
 
+/** One term's postings in one segment, as cached. */
+interface CachedPostings {
+  version: string;
+  postings: Postings | null;
+  bytes: number;
+}
+
+/** A term's cached segments; `bytes` counts them and the term's own overhead. */
+interface CachedTerm {
+  segments: Map<string, CachedPostings>;
+  bytes: number;
+}
+
 /**
  * Decoded postings kept in memory between queries, per term and within it per segment, least recently used terms
  * first out beyond `maxBytes`; `null` records that the term has no postings in the segment. Each entry carries the
@@ -63,7 +76,7 @@ export interface PostingsRow {
  * it: a search asks for each term in every segment, hundreds of lookups.
  */
 export class PostingsCache {
-  private readonly terms = new Map<string, { segments: Map<string, { version: string; postings: Postings | null; bytes: number }>; bytes: number }>();
+  private readonly terms = new Map<string, CachedTerm>();
   private newest: string | undefined;
   private bytes = 0;
 
@@ -100,15 +113,17 @@ export class PostingsCache {
     const bytes = (postings ? postings.nos.byteLength + postings.impacts.byteLength : 0) + 64 + segment.length * 2;
     if (bytes > this.maxBytes) return;
     let t = this.terms.get(term);
-    if (!t) this.terms.set(term, (t = { segments: new Map(), bytes: 64 + term.length * 2 }));
-    else this.touch(term, t);
-    this.newest = term;
+    if (t) {
+      this.touch(term, t);
+    } else {
+      this.terms.set(term, (t = { segments: new Map(), bytes: 64 + term.length * 2 }));
+      this.bytes += t.bytes;
+      this.newest = term;
+    }
     const old = t.segments.get(segment);
     if (old) {
       t.bytes -= old.bytes;
       this.bytes -= old.bytes;
-    } else if (t.segments.size === 0) {
-      this.bytes += t.bytes;
     }
     t.segments.set(segment, { version, postings, bytes });
     t.bytes += bytes;
@@ -120,10 +135,10 @@ export class PostingsCache {
   }
 
   /** Moves the term to the most recently used end (Map order), unless it is there already. */
-  private touch(term: string, t: { bytes: number }): void {
+  private touch(term: string, t: CachedTerm): void {
     if (this.newest === term) return;
     this.terms.delete(term);
-    this.terms.set(term, t as never);
+    this.terms.set(term, t);
     this.newest = term;
   }
 
