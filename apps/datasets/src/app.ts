@@ -69,6 +69,7 @@ export function uds3ConfigFrom(config: DatasetsConfig, dataSource: Uds3Config['d
     embedder: config.UDS3_EMBEDDER === 'onnx' ? { kind: 'onnx', modelDir: config.UDS3_EMBEDDING_MODEL_DIR! } : { kind: 'hashing', dimension: config.UDS3_EMBEDDING_DIM },
     tokenizerPath: config.UDS3_TOKENIZER_PATH,
     keywordCacheBytes: config.UDS3_KEYWORD_CACHE_MB * 2 ** 20,
+    graphCacheBytes: config.UDS3_GRAPH_CACHE_MB * 2 ** 20,
     options: {
       chunk: { maxTokens: config.UDS3_CHUNK_TOKENS, overlapTokens: config.UDS3_CHUNK_OVERLAP },
       quality: { ...DEFAULT_QUALITY_RULES, ...rules, weights: { ...DEFAULT_QUALITY_RULES.weights, ...(rules.weights ?? {}) } },

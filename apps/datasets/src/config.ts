@@ -37,6 +37,7 @@ export const datasetsConfigSchema = {
   UDS3_EMBEDDING_DIM: num({ default: 384, desc: 'dimension of the hashing embedder' }),
   UDS3_TOKENIZER_PATH: str({ default: undefined, desc: 'tokenizer.json for chunking and token counts; unset = word tokens' }),
   UDS3_KEYWORD_CACHE_MB: num({ default: 128, desc: 'memory for keyword-index postings kept between searches (0 = read them every time)' }),
+  UDS3_GRAPH_CACHE_MB: num({ default: 64, desc: 'memory for the chunk lists of graph entity nodes kept between searches (0 = read them every time)' }),
   UDS3_CHUNK_TOKENS: num({ default: 256 }),
   UDS3_CHUNK_OVERLAP: num({ default: 32 }),
   UDS3_QUALITY_RULES: jsonObject({ default: {}, desc: 'overrides of the quality rules, e.g. {"minTokens":50,"weights":{"pii":2}}' }),

@@ -35,6 +35,8 @@ export interface Uds3Config {
   tokenizerPath?: string;
   /** Memory for decoded keyword postings kept between searches (default 128 MiB). */
   keywordCacheBytes?: number;
+  /** Memory for the chunk lists of graph entity nodes kept between searches (default 64 MiB). */
+  graphCacheBytes?: number;
   options?: Partial<Uds3Options>;
 }
 
@@ -45,8 +47,8 @@ export function createVectorStore(c: VectorStoreConfig, ds: DataSource): VectorS
   if (c.kind === 'chroma') return new ChromaVectorStore({ url: c.url, collection: c.collection });
   return c.dataSource ? new PgVectorStore(c.dataSource, { adoptFrom: ds }) : new PgVectorStore(ds);
 }
-export function createGraphStore(c: GraphStoreConfig, ds: DataSource): GraphStore {
-  return c.kind === 'neo4j' ? new Neo4jGraphStore(c) : new PgGraphStore(ds);
+export function createGraphStore(c: GraphStoreConfig, ds: DataSource, cacheBytes?: number): GraphStore {
+  return c.kind === 'neo4j' ? new Neo4jGraphStore(c) : new PgGraphStore(ds, cacheBytes);
 }
 export async function createEmbedder(c: EmbedderConfig): Promise<Embedder> {
   return c.kind === 'onnx' ? OnnxEmbedder.load(c.modelDir) : new HashingEmbedder(c.dimension ?? 384);
@@ -67,7 +69,7 @@ export async function createUds3(config: Uds3Config): Promise<Uds3> {
       metadata,
       documents: createDocumentStore(config.documents, config.dataSource),
       vectors: createVectorStore(config.vectors, config.dataSource),
-      graph: createGraphStore(config.graph, config.dataSource),
+      graph: createGraphStore(config.graph, config.dataSource, config.graphCacheBytes),
     },
     embedder,
     tokens,

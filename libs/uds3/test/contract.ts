@@ -190,4 +190,22 @@ export function graphStoreContract(store: () => GraphStore) {
     expect(after.map((h) => h.chunk_id)).toEqual(['d2#0']);
     expect(await s.countNodes()).toBe(nodes.length + 1 - 3);
   });
+
+  it('sees edges that another store instance adds and deletes after this one has searched', async () => {
+    const s = store();
+    const other = store();
+    await other.init();
+    const query = () => s.expand(['cite:§ 35 BauGB', 'cite:§ 34 BauGB'], 3, 10, 100);
+    const before = await query(); // a store that keeps chunk lists between searches now holds these
+    expect(before.map((h) => h.chunk_id)).toEqual(['d2#0']);
+    await other.upsert(
+      [{ id: 'doc:d3', kind: 'document', label: 'D3' }, { id: 'chunk:d3#0', kind: 'chunk', label: 'c3' }],
+      [{ src: 'doc:d3', dst: 'chunk:d3#0', kind: 'HAS_CHUNK' }, { src: 'chunk:d3#0', dst: 'cite:§ 35 BauGB', kind: 'CITES' }],
+    );
+    const added = await query();
+    expect(added.map((h) => h.chunk_id)).toEqual(['d2#0', 'd3#0']);
+    expect(added.map((h) => h.score)).toEqual([expect.closeTo(1 + 1 / 3, 9), expect.closeTo(1 + 1 / 3, 9)]);
+    await other.deleteDocuments(['d2']);
+    expect((await query()).map((h) => h.chunk_id)).toEqual(['d3#0']);
+  });
 }

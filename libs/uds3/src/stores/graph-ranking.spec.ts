@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ScoredId } from '../model.js';
+import { cachedGraphLinks, ChunkListCache, type WalkedNodes } from './graph-cache.js';
 import { CHUNK, proximityTopK, type GraphLinks } from './graph-ranking.js';
 
 /** A random corpus-shaped graph: chunks linked to keywords and citations, citations to laws; undirected. */
@@ -31,7 +32,8 @@ function randomGraph(seed: number, chunks: number) {
 function bruteForce(adj: Map<string, Set<string>>, seeds: string[], hops: number, limit: number, maxFanout: number): ScoredId[] {
   const degree = (n: string) => adj.get(n)?.size ?? 0;
   const total = new Map<string, number>();
-  for (const seed of new Set(seeds)) {
+  // seeds in id order, as the store reads them: a chunk's score is summed in the same order, so exact ties stay ties
+  for (const seed of [...new Set(seeds)].sort()) {
     if (!adj.has(seed) || seed.startsWith(CHUNK) || degree(seed) > maxFanout) continue;
     const dist = new Map([[seed, 0]]);
     let frontier = [seed];
@@ -146,5 +148,102 @@ describe('proximityTopK', () => {
     expect(got.map((h) => h.chunk_id)).toEqual(['z', 'x1']);
     expect(got[0].score).toBeCloseTo(4 / 3, 12);
     expect(calls.slice(-3)).toEqual(['chunksOf', 'linksBetween', 'chunksOf']);
+  });
+});
+
+describe('proximityTopK with cached chunk lists', () => {
+  /** A store over `adj` whose node versions change with their edges, searched through `cachedGraphLinks`. */
+  function versionedStore(adj: Map<string, Set<string>>) {
+    const version = new Map<string, number>();
+    const v = (n: string) => String(version.get(n) ?? 0);
+    const calls: string[] = [];
+    const link = (a: string, b: string, on: boolean) => {
+      for (const [p, q] of [[a, b], [b, a]]) {
+        if (!adj.has(p)) adj.set(p, new Set());
+        if (on) adj.get(p)!.add(q);
+        else adj.get(p)!.delete(q);
+        version.set(p, (version.get(p) ?? 0) + 1);
+      }
+    };
+    const search = (cache: ChunkListCache, seeds: string[], hops: number, limit: number, maxFanout: number, loadBudget: number) => {
+      const walked: WalkedNodes = new Map();
+      const seedRows = [...new Set(seeds)]
+        .filter((s) => adj.has(s) && !s.startsWith(CHUNK) && adj.get(s)!.size <= maxFanout)
+        .sort()
+        .map((id) => ({ id, degree: adj.get(id)!.size }));
+      for (const s of seedRows) walked.set(s.id, { version: v(s.id), degree: s.degree });
+      const base = inMemoryLinks(adj, maxFanout, calls);
+      const links: GraphLinks = {
+        ...base,
+        entityNeighbours: async (nodes) => {
+          const rows = await base.entityNeighbours(nodes);
+          for (const r of rows) walked.set(r.dst, { version: v(r.dst), degree: r.degree });
+          return rows;
+        },
+      };
+      const loader = {
+        loadChunkLists: async (nodes: string[]) => {
+          calls.push(`load:${nodes.length}`);
+          return new Map(
+            nodes.filter((n) => adj.has(n)).map((n) => [n, { version: v(n), chunks: [...adj.get(n)!].filter((c) => c.startsWith(CHUNK)) }]),
+          );
+        },
+      };
+      return proximityTopK(seedRows, hops, limit, cachedGraphLinks(links, loader, cache, walked, loadBudget), 60);
+    };
+    return { link, search, calls };
+  }
+
+  it('equals the brute-force walk while the graph changes, for every cache size and load budget', async () => {
+    for (let g = 1; g <= 4; g++) {
+      const { adj, rnd } = randomGraph(g, 300);
+      const store = versionedStore(adj);
+      const entities = [...adj.keys()].filter((n) => !n.startsWith(CHUNK));
+      const chunks = [...adj.keys()].filter((n) => n.startsWith(CHUNK));
+      // a cache far too small (every put evicts, the names table is replaced), a small one and an ample one
+      const caches = [new ChunkListCache(2_000), new ChunkListCache(40_000), new ChunkListCache(10 ** 8)];
+      for (let q = 0; q < 40; q++) {
+        // chunks gain and lose entities between searches, as ingestion and deletes do
+        for (let m = 0; m < 5; m++) {
+          const [c, e] = [chunks[Math.floor(rnd() * chunks.length)], entities[Math.floor(rnd() ** 2 * entities.length)]];
+          store.link(c, e, !adj.get(c)!.has(e));
+        }
+        const seeds = Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => entities[Math.floor(rnd() ** 2 * entities.length)]);
+        const hops = 2 + Math.floor(rnd() * 3);
+        const limit = 1 + Math.floor(rnd() * 20);
+        const maxFanout = [40, 1000][Math.floor(rnd() * 2)];
+        const expected = bruteForce(adj, seeds, hops, limit, maxFanout);
+        for (const [i, cache] of caches.entries()) {
+          const got = await store.search(cache, seeds, hops, limit, maxFanout, [0, 50, Infinity][(q + i) % 3]);
+          expect(got.map((h) => h.chunk_id)).toEqual(expected.map((h) => h.chunk_id));
+          got.forEach((h, k) => expect(h.score).toBeCloseTo(expected[k].score, 12));
+          expect(cache.usedBytes).toBeLessThanOrEqual(cache.maxBytes);
+        }
+      }
+      expect(caches[2].size).toBeGreaterThan(0);
+    }
+  });
+
+  it('answers a repeated search from memory, and reloads only the node whose edges changed', async () => {
+    const adj = new Map<string, Set<string>>();
+    const store = versionedStore(adj);
+    for (let i = 0; i < 30; i++) store.link(`${CHUNK}x${i}`, `cite:${i % 3}`, true);
+    for (let i = 0; i < 3; i++) store.link(`cite:${i}`, 'law:L', true);
+    store.link(`${CHUNK}k`, 'kw:k', true);
+    store.link(`${CHUNK}x3`, 'kw:k', true);
+    const cache = new ChunkListCache(10 ** 6);
+    const search = () => store.search(cache, ['kw:k', 'cite:0'], 3, 3, 100, Infinity);
+    const first = await search();
+    const cold = store.calls.splice(0);
+    expect(cold.filter((c) => c.startsWith('load:'))).not.toEqual([]);
+    expect(await search()).toEqual(first);
+    // warm: the walk still reads the entity nodes (and their versions), but no chunk edge
+    expect(store.calls.splice(0).filter((c) => c !== 'entityNeighbours')).toEqual([]);
+    // x3 leaves cite:0: only cite:0 and x3 change version; cite:0's list is read again, and the result changes
+    store.link(`${CHUNK}x3`, 'cite:0', false);
+    const after = await search();
+    expect(store.calls.splice(0).filter((c) => c !== 'entityNeighbours')).toEqual(['load:1']);
+    expect(after).not.toEqual(first);
+    expect(after).toEqual(bruteForce(adj, ['kw:k', 'cite:0'], 3, 3, 100).map((h) => ({ ...h, score: expect.closeTo(h.score, 12) })));
   });
 });

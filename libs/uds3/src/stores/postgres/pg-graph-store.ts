@@ -5,7 +5,8 @@
 import type { DataSource } from 'typeorm';
 import type { GraphEdge, GraphNode, ScoredId } from '../../model.js';
 import type { GraphStore } from '../interfaces.js';
-import { CHUNK, proximityTopK } from '../graph-ranking.js';
+import { cachedGraphLinks, ChunkListCache, type WalkedNodes } from '../graph-cache.js';
+import { CHUNK, proximityTopK, type GraphLinks } from '../graph-ranking.js';
 import { preparedQuery } from './sql.js';
 
 /** Typical edges of a chunk node (its document, citations and keywords). */
@@ -15,7 +16,16 @@ export class PgGraphStore implements GraphStore {
   readonly kind = 'postgres';
   /** PostgreSQL 17+ walks several `= ANY` index conditions in one pass; older servers descend once per pair. */
   private arrayScans = false;
-  constructor(private readonly db: DataSource) {}
+  /** Chunk lists of entity nodes kept between searches, tagged with the node row's `xmin` (none when 0 bytes). */
+  private readonly cache: ChunkListCache | undefined;
+
+  /** `cacheBytes`: memory for the chunk lists of entity nodes kept between searches (default 64 MiB; 0 = none). */
+  constructor(
+    private readonly db: DataSource,
+    cacheBytes = 64 * 2 ** 20,
+  ) {
+    this.cache = cacheBytes > 0 ? new ChunkListCache(cacheBytes) : undefined;
+  }
 
   async init(): Promise<void> {
     // tables created by the UDS3 migrations; the server version picks the membership query (see `expand`)
@@ -61,21 +71,28 @@ export class PgGraphStore implements GraphStore {
    * unseen chunk could (see `rank`). Chunk nodes are recognised by their id prefix, which carries the chunk id.
    */
   async expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]> {
-    const seeds: { id: string; degree: number }[] = seedIds.length
+    // each walked node's row version (any change to its edges rewrites the row) and degree, for the cache
+    const walked: WalkedNodes = new Map();
+    const seeds: { id: string; degree: number; version: string }[] = seedIds.length
       ? await preparedQuery(
           this.db,
-          `SELECT id, degree FROM ds_graph_nodes WHERE id = ANY($1::text[]) AND degree <= $2 AND id NOT LIKE '${CHUNK}%' ORDER BY id`,
+          `SELECT id, degree, xmin::text AS version FROM ds_graph_nodes
+           WHERE id = ANY($1::text[]) AND degree <= $2 AND id NOT LIKE '${CHUNK}%' ORDER BY id`,
           [[...new Set(seedIds)], maxFanout],
         )
       : [];
-    return proximityTopK(seeds, hops, limit, {
-      entityNeighbours: (nodes) =>
-        preparedQuery(
+    for (const s of seeds) walked.set(s.id, s);
+    const links: GraphLinks = {
+      entityNeighbours: async (nodes) => {
+        const rows: { src: string; dst: string; degree: number; version: string }[] = await preparedQuery(
           this.db,
-          `SELECT e.src, e.dst, n.degree FROM ds_graph_edges e JOIN ds_graph_nodes n ON n.id = e.dst
+          `SELECT e.src, e.dst, n.degree, n.xmin::text AS version FROM ds_graph_edges e JOIN ds_graph_nodes n ON n.id = e.dst
            WHERE e.src = ANY($1::text[]) AND e.dst NOT LIKE '${CHUNK}%' AND n.degree <= $2`,
           [nodes, maxFanout],
-        ),
+        );
+        for (const r of rows) walked.set(r.dst, r);
+        return rows;
+      },
       // Not prepared: how many rows these read depends on the lists, and a generic plan measured slower in the tail.
       chunksOf: (nodes) =>
         this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst LIKE '${CHUNK}%'`, [nodes]),
@@ -94,7 +111,25 @@ export class PgGraphStore implements GraphStore {
           fromNodes ? [nodes, chunks] : [chunks, nodes],
         );
       },
-    });
+    };
+    return proximityTopK(seeds, hops, limit, this.cache ? cachedGraphLinks(links, this, this.cache, walked) : links);
+  }
+
+  /** Each node's chunk end points with the node row's version, read in one statement (see ChunkListLoader). */
+  async loadChunkLists(nodes: string[]): Promise<Map<string, { version: string; chunks: string[] }>> {
+    const rows: { id: string; version: string; dst: string | null }[] = await this.db.query(
+      `SELECT n.id, n.xmin::text AS version, e.dst FROM ds_graph_nodes n
+       LEFT JOIN ds_graph_edges e ON e.src = n.id AND e.dst LIKE '${CHUNK}%'
+       WHERE n.id = ANY($1::text[])`,
+      [nodes],
+    );
+    const lists = new Map<string, { version: string; chunks: string[] }>();
+    for (const r of rows) {
+      let list = lists.get(r.id);
+      if (!list) lists.set(r.id, (list = { version: r.version, chunks: [] }));
+      if (r.dst !== null) list.chunks.push(r.dst);
+    }
+    return lists;
   }
 
   async deleteDocuments(documentIds: string[]): Promise<void> {

@@ -1,0 +1,189 @@
+/**
+ * The chunk end points of entity nodes, kept in memory between graph searches.
+ *
+ * A graph search walks a few entity nodes (cheap), then asks which chunks hang off them: either every chunk of the
+ * near nodes or, for the far ones, which of ~200 candidate chunks touch them. In the database both read edge pages
+ * that are mostly cold (chunks are random), and that was most of a graph search's time. Entity nodes that are
+ * walked have at most `maxFanout` edges, so their chunk lists are short, and popular query entities recur: caching
+ * each node's list turns both questions into lookups in memory.
+ *
+ * Every list is tagged with the version of its node (the store's row version, e.g. PostgreSQL's `xmin`), read in
+ * the same statement as the list. Any change to a node's edges rewrites its row, and the walk reads each node's
+ * current version, so a list is used only while its node is unchanged — also when another process wrote it.
+ */
+import type { GraphLinks } from './graph-ranking.js';
+
+/** Chunk node ids as small integers, so a cached list is an Int32Array. Replaced, never cleared, on a reset. */
+interface Interner {
+  readonly ordinals: Map<string, number>;
+  readonly names: string[];
+}
+
+export interface CachedChunkList {
+  readonly version: string;
+  /** Ordinals in `interner`. */
+  readonly chunks: Int32Array;
+  readonly interner: Interner;
+  readonly bytes: number;
+}
+
+/** Rough heap cost of one interned name (the string, its Map entry and its array slot). */
+const nameBytes = (name: string) => 72 + name.length;
+
+/** Least recently used lists go first; the names table is dropped as a whole when it alone outgrows the budget. */
+export class ChunkListCache {
+  private readonly lists = new Map<string, CachedChunkList>();
+  private interner: Interner = { ordinals: new Map(), names: [] };
+  private internerBytes = 0;
+  private listBytes = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  /** Cached nodes. */
+  get size(): number {
+    return this.lists.size;
+  }
+
+  get usedBytes(): number {
+    return this.listBytes + this.internerBytes;
+  }
+
+  /** The list of `node` at that version; `undefined` when not cached (a list of another version is dropped). */
+  get(node: string, version: string): CachedChunkList | undefined {
+    const entry = this.lists.get(node);
+    if (!entry) return undefined;
+    this.lists.delete(node);
+    if (entry.version !== version) {
+      this.listBytes -= entry.bytes;
+      return undefined;
+    }
+    this.lists.set(node, entry); // most recently used: the end of the Map's order
+    return entry;
+  }
+
+  put(node: string, version: string, chunks: readonly string[]): void {
+    const old = this.lists.get(node);
+    if (old) {
+      this.lists.delete(node);
+      this.listBytes -= old.bytes;
+    }
+    const bytes = 64 + 2 * node.length + 4 * chunks.length;
+    let newNames = 0;
+    for (const c of chunks) if (!this.interner.ordinals.has(c)) newNames += nameBytes(c);
+    for (const [k, e] of this.lists) {
+      if (this.usedBytes + newNames + bytes <= this.maxBytes) break;
+      this.lists.delete(k);
+      this.listBytes -= e.bytes;
+    }
+    if (this.usedBytes + newNames + bytes > this.maxBytes) {
+      // the names of lists no longer cached fill the budget: start a new table (lists held by a search in
+      // progress keep the old one, which they reference)
+      this.interner = { ordinals: new Map(), names: [] };
+      this.internerBytes = 0;
+      newNames = chunks.reduce((sum, c) => sum + nameBytes(c), 0);
+      if (newNames + bytes > this.maxBytes) return;
+    }
+    const { ordinals, names } = this.interner;
+    const list = new Int32Array(chunks.length);
+    for (let i = 0; i < chunks.length; i++) {
+      let o = ordinals.get(chunks[i]);
+      if (o === undefined) {
+        ordinals.set(chunks[i], (o = names.length));
+        names.push(chunks[i]);
+      }
+      list[i] = o;
+    }
+    this.internerBytes += newNames;
+    this.listBytes += bytes;
+    this.lists.set(node, { version, chunks: list, interner: this.interner, bytes });
+  }
+}
+
+/** What the walk learnt of each entity node it reached. */
+export type WalkedNodes = Map<string, { version: string; degree: number }>;
+
+export interface ChunkListLoader {
+  /**
+   * Every chunk end point of each given node, with the node's version read in the same statement. A node that no
+   * longer exists is left out.
+   */
+  loadChunkLists(nodes: string[]): Promise<Map<string, { version: string; chunks: string[] }>>;
+}
+
+/** Chunk edges read into the cache per search for far nodes, beyond those a search must enumerate anyway. */
+export const CACHE_LOAD_BUDGET = 8000;
+
+/**
+ * `base` with its chunk edges answered from `cache` where the walked node's version is cached. `chunksOf` loads
+ * the missing lists (it reads every edge of those nodes anyway); a membership test loads the smallest missing
+ * far nodes up to `loadBudget` edges per search and asks `base` about the rest, so a cold search costs about what
+ * it did without the cache, and the lists of recurring entities accumulate.
+ */
+export function cachedGraphLinks(
+  base: GraphLinks,
+  loader: ChunkListLoader,
+  cache: ChunkListCache,
+  walked: WalkedNodes,
+  loadBudget = CACHE_LOAD_BUDGET,
+): GraphLinks {
+  let budget = loadBudget;
+  const split = (nodes: string[]) => {
+    const hits: [string, CachedChunkList][] = [];
+    const misses: string[] = [];
+    for (const node of nodes) {
+      const version = walked.get(node)?.version;
+      const entry = version === undefined ? undefined : cache.get(node, version);
+      if (entry) hits.push([node, entry]);
+      else misses.push(node);
+    }
+    return { hits, misses };
+  };
+  const load = async (nodes: string[]) => {
+    const lists = await loader.loadChunkLists(nodes);
+    for (const [node, { version, chunks }] of lists) cache.put(node, version, chunks);
+    return lists;
+  };
+  return {
+    entityNeighbours: (nodes) => base.entityNeighbours(nodes),
+    chunksOf: async (nodes) => {
+      const { hits, misses } = split(nodes);
+      const out: { src: string; dst: string }[] = [];
+      for (const [src, { chunks, interner }] of hits) for (const o of chunks) out.push({ src, dst: interner.names[o] });
+      if (misses.length) for (const [src, { chunks }] of await load(misses)) for (const dst of chunks) out.push({ src, dst });
+      return out;
+    },
+    linksBetween: async (chunks, nodes) => {
+      const { hits, misses } = split(nodes);
+      const out: { src: string; dst: string }[] = [];
+      // the batch's ordinals, per names table (one, unless the table was replaced between two lists' loads)
+      const wanted = new Map<Interner, Set<number>>();
+      for (const [src, { chunks: list, interner }] of hits) {
+        let ords = wanted.get(interner);
+        if (!ords) {
+          ords = new Set();
+          for (const c of chunks) {
+            const o = interner.ordinals.get(c);
+            if (o !== undefined) ords.add(o);
+          }
+          wanted.set(interner, ords);
+        }
+        for (const o of list) if (ords.has(o)) out.push({ src, dst: interner.names[o] });
+      }
+      const degree = (n: string) => walked.get(n)?.degree ?? Infinity;
+      misses.sort((a, b) => degree(a) - degree(b));
+      let loadable = 0;
+      while (loadable < misses.length && degree(misses[loadable]) <= budget) budget -= degree(misses[loadable++]);
+      const rest = misses.slice(loadable);
+      const [loaded, tested] = await Promise.all([
+        loadable ? load(misses.slice(0, loadable)) : undefined,
+        rest.length ? base.linksBetween(chunks, rest, rest.reduce((sum, n) => sum + degree(n), 0)) : [],
+      ]);
+      if (loaded) {
+        const batch = new Set(chunks);
+        for (const [src, list] of loaded) for (const dst of list.chunks) if (batch.has(dst)) out.push({ src, dst });
+      }
+      out.push(...tested);
+      return out;
+    },
+  };
+}
