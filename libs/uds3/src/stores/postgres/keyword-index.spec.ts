@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ChunkIdsByNo,
   BM25_B,
   BM25_K1,
   bm25Idf,
@@ -130,6 +131,22 @@ describe('PostingsCache', () => {
     const { nos, impacts } = decodePostings(pack(pairs));
     expect([...nos]).toEqual(pairs.map((p) => p[0]));
     expect([...impacts]).toEqual(pairs.map((p) => p[1]));
+  });
+});
+
+describe('ChunkIdsByNo', () => {
+  it('keeps the most recently used ids within its bound', () => {
+    const ids = new ChunkIdsByNo(2);
+    ids.set(1, 'a#0');
+    ids.set(2, 'b#0');
+    expect(ids.get(1)).toBe('a#0'); // 1 is now newer than 2
+    ids.set(3, 'c#0');
+    expect(ids.size).toBe(2);
+    expect(ids.get(2)).toBeUndefined();
+    expect([ids.get(1), ids.get(3)]).toEqual(['a#0', 'c#0']);
+    const none = new ChunkIdsByNo(0);
+    none.set(1, 'a#0');
+    expect(none.get(1)).toBeUndefined();
   });
 });
 

@@ -152,6 +152,37 @@ export class PostingsCache {
 }
 
 /**
+ * Chunk ids by keyword-index number, kept between searches, least recently used out beyond `maxEntries`. A chunk's
+ * number comes from a sequence and is never reused (a replaced chunk is a new row with a new number), so an entry
+ * stays true for as long as its chunk exists.
+ */
+export class ChunkIdsByNo {
+  private readonly ids = new Map<number, string>();
+
+  constructor(readonly maxEntries: number) {}
+
+  get size(): number {
+    return this.ids.size;
+  }
+
+  get(no: number): string | undefined {
+    const id = this.ids.get(no);
+    if (id !== undefined) {
+      this.ids.delete(no);
+      this.ids.set(no, id);
+    }
+    return id;
+  }
+
+  set(no: number, id: string): void {
+    this.ids.delete(no);
+    if (this.maxEntries < 1) return;
+    this.ids.set(no, id);
+    if (this.ids.size > this.maxEntries) this.ids.delete(this.ids.keys().next().value!);
+  }
+}
+
+/**
  * Sums idf · impact per chunk `no`. Scores live in a dense Float64Array indexed by `no` (grown on demand) with
  * the list of touched slots, so adding is one array access, and `take` resets only the touched slots; one
  * instance is reused across queries (use it synchronously: accumulate then take, no await in between).

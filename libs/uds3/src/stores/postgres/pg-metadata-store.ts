@@ -4,7 +4,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Chunk, IndexedChunk, ScoredId, SearchFilter, StoredDocument } from '../../model.js';
-import { buildKeywordSegments, decodePostings, mergeSmallSegments, PostingsCache, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
+import { buildKeywordSegments, ChunkIdsByNo, decodePostings, mergeSmallSegments, PostingsCache, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
 import { filterConditions, preparedQuery, tsConfigFor, where } from './sql.js';
 
 export interface DocumentBatchEntry {
@@ -64,13 +64,17 @@ export const DEFAULT_POSTINGS_CACHE_BYTES = 128 * 2 ** 20;
 
 export class PgMetadataStore {
   private readonly postingsCache: PostingsCache;
+  /** Ids of ranked chunks by number, for searches without a filter (none when the keyword cache is off). */
+  private readonly chunkIds: ChunkIdsByNo | undefined;
 
+  /** `keywordCacheBytes`: 7/8 for decoded postings, 1/8 for chunk ids by number (about 80 bytes an id). */
   constructor(
     private readonly db: DataSource,
     private readonly tsConfigs: Record<string, string> = DEFAULT_TS_CONFIGS,
-    postingsCacheBytes = DEFAULT_POSTINGS_CACHE_BYTES,
+    keywordCacheBytes = DEFAULT_POSTINGS_CACHE_BYTES,
   ) {
-    this.postingsCache = new PostingsCache(postingsCacheBytes);
+    this.postingsCache = new PostingsCache(keywordCacheBytes - keywordCacheBytes / 8);
+    this.chunkIds = keywordCacheBytes > 0 ? new ChunkIdsByNo(Math.floor(keywordCacheBytes / 8 / 80)) : undefined;
   }
 
   private readonly accumulator = new ScoreAccumulator();
@@ -199,7 +203,7 @@ export class PgMetadataStore {
    * One round trip reads the lexemes and lists the segments with their versions and the index size; a second
    * reads the postings the cache lacks or holds for an older version of their segment; scores are summed here;
    * then the best chunks are resolved to ids through the filter in growing batches until k pass (deleted or
-   * filtered chunks are skipped).
+   * filtered chunks are skipped; without a filter, from memory where known).
    */
   async keywordSearch(queryText: string, k: number, filter: SearchFilter): Promise<ScoredId[]> {
     const configs = [...new Set([...Object.values(this.tsConfigs), 'simple'])];
@@ -226,16 +230,26 @@ export class PgMetadataStore {
       });
     }
     if (missing.length) {
-      // a segment rebuilt since the listing is cached under the listed version, which is never listed again
+      // A term missing from every segment (a query word not seen before; rare words are most of those) is read by
+      // its term alone, one index range over the few segments that have it, instead of one probe per segment.
+      const perTerm = new Map<string, number>();
+      for (const m of missing) perTerm.set(m.term, (perTerm.get(m.term) ?? 0) + 1);
+      const whole = [...perTerm].filter(([, n]) => n === head.segments.length).map(([term]) => term);
+      const pairs = missing.filter((m) => perTerm.get(m.term) !== head.segments.length);
+      // a segment rebuilt since the listing is cached under the listed version, which is never listed again; rows of
+      // segments that were not listed (created since) are ignored
       const read: { term: string; segment: string; postings: Uint8Array }[] = await preparedQuery(
         this.db,
-        `SELECT p.term, p.segment::text, p.postings
+        `SELECT p.term, p.segment::text, p.postings FROM ds_kw_postings p WHERE p.term = ANY($3::text[])
+         UNION ALL
+         SELECT p.term, p.segment::text, p.postings
          FROM ds_kw_postings p JOIN unnest($1::text[], $2::bigint[]) AS m(term, segment) ON p.term = m.term AND p.segment = m.segment`,
-        [missing.map((m) => m.term), missing.map((m) => m.segment)],
+        [pairs.map((m) => m.term), pairs.map((m) => m.segment), whole],
       );
-      const found = new Map(read.map((r) => [`${r.segment}\u0000${r.term}`, decodePostings(r.postings)]));
+      const found = new Map(read.map((r) => [`${r.segment}\u0000${r.term}`, r.postings]));
       for (const m of missing) {
-        const postings = found.get(`${m.segment}\u0000${m.term}`) ?? null;
+        const packed = found.get(`${m.segment}\u0000${m.term}`);
+        const postings = packed ? decodePostings(packed) : null;
         this.postingsCache.put(m.term, m.segment, m.version, postings);
         if (postings) rows.push({ term: m.term, df: postings.nos.length, postings });
       }
@@ -249,17 +263,33 @@ export class PgMetadataStore {
     params.push(null);
     const noParam = `$${params.length}`;
     const out: ScoredId[] = [];
+    // Without a filter, ids come from memory where known: a chunk's number is never reused, and whether the chunk
+    // still exists is what search's candidate check asks of every hit anyway.
+    const known = conditions.length ? undefined : this.chunkIds;
     // a filter may reject most chunks: ask for more at once then, and four times more each round
     let batch = conditions.length ? 4 * k : k + 8;
     while (out.length < k && ranking.remaining > 0) {
       const next = ranking.next(batch);
-      params[params.length - 1] = next.map((x) => x.no);
-      const found: { no: number; id: string }[] = await preparedQuery(
-        this.db,
-        `SELECT c.no, c.id FROM ${from} ${where([`c.no = ANY(${noParam}::int[])`, ...conditions])}`,
-        params,
-      );
-      const ids = new Map(found.map((r) => [Number(r.no), r.id]));
+      const ids = new Map<number, string>();
+      const unknown = known
+        ? next.filter((x) => {
+            const id = known.get(x.no);
+            if (id !== undefined) ids.set(x.no, id);
+            return id === undefined;
+          })
+        : next;
+      if (unknown.length) {
+        params[params.length - 1] = unknown.map((x) => x.no);
+        const found: { no: number; id: string }[] = await preparedQuery(
+          this.db,
+          `SELECT c.no, c.id FROM ${from} ${where([`c.no = ANY(${noParam}::int[])`, ...conditions])}`,
+          params,
+        );
+        for (const r of found) {
+          ids.set(Number(r.no), r.id);
+          known?.set(Number(r.no), r.id);
+        }
+      }
       for (const x of next) {
         const id = ids.get(x.no);
         if (id !== undefined && out.length < k) out.push({ chunk_id: id, score: x.score });
