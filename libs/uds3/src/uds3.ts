@@ -314,11 +314,18 @@ export class Uds3 {
 
   /**
    * Fusion over the chunks that exist and pass the filter (the metadata store decides both; graph hits are not
-   * filtered in the walk), with the rows of the top k. One round trip checks every candidate and reads the rows
-   * of the top k fused as if all passed; only if some failed is fusion run again, and a second round trip reads
-   * the rows of whatever that brought into the top k.
+   * filtered in the walk), with the rows of the top k.
+   *
+   * Weighted fusion without a filter checks only what can change the answer: the top k, and each signal's best hit
+   * (every score of that signal is divided by it). A hit that does not exist is dropped and fusion runs again;
+   * the check repeats for whatever became top k or best. Other hits need no check: dropping one that ranks below
+   * the top k changes no other score. A filter may reject many hits, and in reciprocal rank fusion every hit moves
+   * the ranks below it, so there one round trip checks every candidate and reads the rows of the top k fused as if
+   * all passed; only if some failed is fusion run again, and a second round trip reads the rows of whatever that
+   * brought into the top k.
    */
   private async fuseExisting(lists: Partial<Record<SearchType, ScoredId[]>>, query: SearchQuery) {
+    if (query.fusion === 'weighted' && Object.keys(query.filter).length === 0) return this.fuseCheckingTop(lists, query);
     const ids = [...new Set(Object.values(lists).flatMap((l) => l.map((h) => h.chunk_id)))];
     let fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
     if (!ids.length) return { fused, rows: new Map<string, HydratedChunk>() };
@@ -333,6 +340,28 @@ export class Uds3 {
       fused = fused.filter((f) => rows.has(f.chunk_id)); // deleted in between
     }
     return { fused, rows };
+  }
+
+  /** See fuseExisting: weighted fusion, no filter. */
+  private async fuseCheckingTop(lists: Partial<Record<SearchType, ScoredId[]>>, query: SearchQuery) {
+    const rows = new Map<string, HydratedChunk>();
+    const exists = new Set<string>();
+    for (;;) {
+      const fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
+      const unread = fused.filter((f) => !rows.has(f.chunk_id)).map((f) => f.chunk_id);
+      const best = Object.values(lists).flatMap((l) => {
+        const max = Math.max(...l.map((h) => h.score));
+        return l.filter((h) => h.score === max && !exists.has(h.chunk_id)).map((h) => h.chunk_id);
+      });
+      const ask = [...new Set([...unread, ...best])];
+      if (!ask.length) return { fused, rows };
+      const { passing, rows: read } = await this.stores.metadata.candidates(ask, query.filter, unread);
+      for (const [id, row] of read) rows.set(id, row);
+      for (const id of passing) exists.add(id);
+      if (passing.size < ask.length) {
+        for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => !ask.includes(h.chunk_id) || passing.has(h.chunk_id));
+      }
+    }
   }
 
   async statistics(filters?: unknown) {

@@ -40,6 +40,31 @@ describe('search results', () => {
     }
   });
 
+  it('checks only what can change the answer, and answers as if every candidate had been checked', async () => {
+    // ghosts (vectors without metadata) near several queries and near documents: some become a signal's best hit,
+    // some land inside the top k, some below it
+    const queries = ['Photovoltaik Dächer § 31 BauGB', 'Windenergie Abstand', '§ 33 BauGB Bescheid', 'Lärmschutz Gemeinde 7'];
+    const texts = [...queries, ...docs.slice(0, 8).map((d) => d.content)];
+    const embeddings = await uds3.embedder.embed(texts);
+    await uds3.stores.vectors.upsert(
+      embeddings.map((embedding, i) => ({
+        chunk: { id: `ghost${i}#0`, document_id: `ghost${i}`, seq: 0, content: texts[i], content_hash: 'x', token_count: 1, domain: 'baurecht', document_type: 'ruling', source: 'x', language: 'de', quality_score: 1 } as never,
+        embedding,
+      })),
+    );
+    for (const query_text of queries) {
+      for (const search_types of [['vector', 'graph', 'keyword'], ['vector'], ['vector', 'keyword']]) {
+        for (const top_k of [1, 5, 20]) {
+          const body = { query_text, top_k, search_types };
+          // min_quality_score 0 passes every chunk, but takes the path that checks every candidate
+          const [checkingTop, checkingAll] = [await uds3.search(body, { log: false }), await uds3.search({ ...body, min_quality_score: 0 }, { log: false })];
+          expect(checkingTop.results).toEqual(checkingAll.results);
+          expect(checkingTop.results.some((r) => r.chunk_id.startsWith('ghost'))).toBe(false);
+        }
+      }
+    }
+  });
+
   it('applies a filter to graph hits too', async () => {
     const all = await uds3.search({ query_text: '§ 30 BauGB', top_k: 100, search_types: ['graph'] }, { log: false });
     expect(new Set(all.results.map((r) => r.domain)).size).toBe(2);
