@@ -58,6 +58,7 @@ const percentile = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 const fmt = (x) => x.toFixed(1);
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function freePort() {
   return new Promise((res) => {
@@ -131,6 +132,8 @@ async function runOne(name, builds, loaded = false) {
   };
   const runs = builds.map(() => ({
     lat: Object.fromEntries(Object.keys(modes).map((m) => [m, []])),
+    // CPU time of this process (every thread: the main one and the embedded engines' workers) per search
+    cpu: Object.fromEntries(Object.keys(modes).map((m) => [m, []])),
     fusion: [],
     // each signal's own time inside the hybrid queries (they run concurrently there)
     inHybrid: { vector: [], keyword: [], graph: [] },
@@ -148,8 +151,11 @@ async function runOne(name, builds, loaded = false) {
       const order = Object.entries(modes);
       for (const [mode, types] of [...order.slice(qi % order.length), ...order.slice(0, qi % order.length)]) {
         const t = performance.now();
+        const cpu = process.cpuUsage();
         const out = await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
         run.lat[mode].push(performance.now() - t);
+        const used = process.cpuUsage(cpu);
+        run.cpu[mode].push((used.user + used.system) / 1000);
         if (mode === 'hybrid') {
           run.fusion.push(out.timings_ms.fusion);
           for (const s of Object.keys(run.inHybrid)) run.inHybrid[s].push(out.timings_ms[s]);
@@ -158,9 +164,10 @@ async function runOne(name, builds, loaded = false) {
     }
   }
   return builds.map((b, i) => {
-    const { lat, fusion, inHybrid } = runs[i];
+    const { lat, cpu, fusion, inHybrid } = runs[i];
     const row = { stores: builds.length > 1 ? `${name}, ${b.label}` : name, chunks, ingest_s: ingestSec, chunks_per_s: loaded || i > 0 ? NaN : chunks / ingestSec };
     for (const m of Object.keys(modes)) Object.assign(row, { [`${m}_p50`]: percentile(lat[m], 50), [`${m}_p95`]: percentile(lat[m], 95) });
+    for (const m of Object.keys(modes)) Object.assign(row, { [`${m}_mean`]: mean(lat[m]), [`${m}_cpu`]: mean(cpu[m]) });
     row.fusion_p50 = percentile(fusion, 50);
     row.fusion_p95 = percentile(fusion, 95);
     for (const t of Object.keys(inHybrid)) Object.assign(row, { [`in_hybrid_${t}_p50`]: percentile(inHybrid[t], 50), [`in_hybrid_${t}_p95`]: percentile(inHybrid[t], 95) });
@@ -253,6 +260,10 @@ for (const r of rows) {
   };
   console.log(`- ${r.stores}: ${over('p50')}; ${over('p95')}`);
 }
+console.log('\nMean wall time and CPU time per search (CPU of this process, all its threads; the distributed stores\' servers run in other processes, not counted):\n');
+console.log('| stores | hybrid wall / CPU ms | vector | keyword | graph |');
+console.log('|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.stores} | ${['hybrid', 'vector', 'keyword', 'graph'].map((m) => `${fmt(r[`${m}_mean`])} / ${fmt(r[`${m}_cpu`])}`).join(' | ')} |`);
 console.log('\nInside the hybrid queries (signals run concurrently; each time is from its start to its result):\n');
 console.log('| stores | vector p50/p95 | keyword p50/p95 | graph p50/p95 |');
 console.log('|---|---|---|---|');

@@ -101,6 +101,7 @@ export class Uds3 {
     await this.stores.documents.init();
     await this.stores.vectors.init(this.embedder.dimension);
     await this.stores.graph.init();
+    await this.stores.metadata.warmChunkIds();
   }
 
   async close(): Promise<void> {

@@ -201,6 +201,12 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
     for (const q of queries) expectSameTopK(await tiny.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
   });
 
+  it('a store started on a loaded index knows its chunk ids from the start, and stays exact', async () => {
+    const started = new PgMetadataStore(db.dataSource); // e.g. the datasets service after a restart
+    await started.warmChunkIds();
+    for (const q of queries) expectSameTopK(await started.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
+  });
+
   it('merges the segments of many one-document ingestions, and stays exact for a store whose cache is warm', async () => {
     await compare({}, 10); // this store's cache holds the query terms' postings of the segments as they are now
     const other = new PgMetadataStore(db.dataSource); // the replica that ingests, one document per request

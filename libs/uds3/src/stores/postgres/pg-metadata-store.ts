@@ -79,6 +79,16 @@ export class PgMetadataStore {
 
   private readonly accumulator = new ScoreAccumulator();
 
+  /** Fills the chunk ids by number with the newest chunks, so keyword search resolves its hits in memory from the start. */
+  async warmChunkIds(): Promise<void> {
+    if (!this.chunkIds) return;
+    const rows: { no: number; id: string }[] = await this.db.query(
+      `SELECT no, id FROM (SELECT no, id FROM ds_chunks ORDER BY no DESC LIMIT $1) newest ORDER BY no`,
+      [this.chunkIds.maxEntries],
+    );
+    for (const r of rows) this.chunkIds.set(Number(r.no), r.id);
+  }
+
   transaction<T>(work: (em: EntityManager) => Promise<T>): Promise<T> {
     return this.db.transaction(work);
   }
@@ -121,12 +131,13 @@ export class PgMetadataStore {
     const chunks = batch.flatMap((b) => b.chunks.map((c) => ({ c, doc: b.doc })));
     for (let i = 0; i < chunks.length; i += 2000) {
       const part = chunks.slice(i, i + 2000);
-      await em.query(
+      const numbered: { no: number; id: string }[] = await em.query(
         `INSERT INTO ds_chunks (id, document_id, seq, content, content_hash, token_count, tsv, kw_segment)
          SELECT u.id, u.document_id, u.seq, u.content, u.content_hash, u.token_count,
            setweight(to_tsvector(u.cfg::regconfig, u.title), 'A') || to_tsvector(u.cfg::regconfig, u.content), $9::bigint
          FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[])
-           AS u(id, document_id, seq, content, content_hash, token_count, cfg, title)`,
+           AS u(id, document_id, seq, content, content_hash, token_count, cfg, title)
+         RETURNING no, id`,
         [
           part.map((x) => x.c.id),
           part.map((x) => x.c.document_id),
@@ -139,6 +150,8 @@ export class PgMetadataStore {
           segment,
         ],
       );
+      // numbers are never reused, so even a batch that rolls back leaves only entries no search will ask for
+      for (const r of numbered) this.chunkIds?.set(Number(r.no), r.id);
       await em.query(
         `INSERT INTO ds_contents (hash, content) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (hash) DO NOTHING`,
         [part.map((x) => x.c.content_hash), part.map((x) => x.c.content)],
