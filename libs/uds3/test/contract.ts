@@ -208,4 +208,40 @@ export function graphStoreContract(store: () => GraphStore) {
     await other.deleteDocuments(['d2']);
     expect((await query()).map((h) => h.chunk_id)).toEqual(['d3#0']);
   });
+
+  it('ranks exactly when a far layer is too large to list (5,000 chunk edges), on a cold and a warm store', async () => {
+    // law:Big has 100 citations of 50 chunks each; seed cite:big0 reaches its own chunks at distance 1 and every
+    // other citation's chunks at distance 3; seed kw:bigword reaches three chunks of cite:big5 at distance 1
+    const s = store();
+    await s.init();
+    const nodes: GraphNode[] = [{ id: 'law:Big', kind: 'law', label: 'Big' }, { id: 'kw:bigword', kind: 'entity', label: 'bigword' }];
+    const edges: GraphEdge[] = [];
+    const chunk = (i: number, j: number) => `big${i}-${j}`;
+    for (let i = 0; i < 100; i++) {
+      nodes.push({ id: `cite:big${i}`, kind: 'entity', label: `big${i}` });
+      edges.push({ src: `cite:big${i}`, dst: 'law:Big', kind: 'PART_OF' });
+      for (let j = 0; j < 50; j++) {
+        nodes.push({ id: `chunk:${chunk(i, j)}`, kind: 'chunk', label: chunk(i, j) });
+        edges.push({ src: `chunk:${chunk(i, j)}`, dst: `cite:big${i}`, kind: 'CITES' });
+      }
+    }
+    for (let j = 0; j < 3; j++) edges.push({ src: `chunk:${chunk(5, j)}`, dst: 'kw:bigword', kind: 'MENTIONS' });
+    await s.upsert(nodes, edges);
+    const byId = (a: string, b: string) => (a < b ? -1 : 1);
+    const both = [0, 1, 2].map((j) => chunk(5, j)).sort(byId);
+    const near = Array.from({ length: 50 }, (_, j) => chunk(0, j)).sort(byId);
+    const far = Array.from({ length: 99 * 50 }, (_, x) => chunk(1 + Math.floor(x / 50), x % 50))
+      .filter((c) => !both.includes(c))
+      .sort(byId);
+    const expected = [...both.map((c) => [c, 1 + 1 / 3]), ...near.map((c) => [c, 1]), ...far.slice(0, 7).map((c) => [c, 1 / 3])];
+    // top 20: the far layer is only asked about the 53 chunks reached near (a membership test); top 60 needs seven
+    // chunks reached only through it, so the layer is listed
+    for (const run of ['cold', 'warm']) {
+      for (const limit of [20, 60]) {
+        const hits = await s.expand(['cite:big0', 'kw:bigword'], 3, limit, 500);
+        expect(hits.map((h) => h.chunk_id), `${run}, top ${limit}`).toEqual(expected.slice(0, limit).map(([c]) => c));
+        hits.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i][1] as number, 9));
+      }
+    }
+  });
 }

@@ -39,6 +39,21 @@ describe('embedded PGlite adapters', () => {
   describe('PgGraphStore', () => graphStoreContract(() => new PgGraphStore(db.dataSource)));
 });
 
+// UDS3_GRAPH_CACHE_MB=0: every search reads its chunk edges from the tables (the membership queries of both server
+// generations: PostgreSQL 15 here, 18 in PGlite)
+describe('PgGraphStore without its chunk-list cache', () => {
+  for (const [name, open] of [['PostgreSQL server', localPostgres], ['embedded PGlite', embeddedPostgres]] as const) {
+    describe(name, () => {
+      let db: { dataSource: DataSource; close(): Promise<void> };
+      beforeAll(async () => {
+        db = await open();
+      });
+      afterAll(async () => db?.close());
+      graphStoreContract(() => new PgGraphStore(db.dataSource, 0));
+    });
+  }
+});
+
 describe('CouchDocumentStore on pouchdb-server', () => {
   let server: RunningServer;
   let store: CouchDocumentStore;

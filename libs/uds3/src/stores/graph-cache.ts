@@ -100,7 +100,7 @@ export class ChunkListCache {
 }
 
 /** What the walk learnt of each entity node it reached. */
-export type WalkedNodes = Map<string, { version: string; degree: number }>;
+export type WalkedNodes = Map<string, { version: string }>;
 
 export interface ChunkListLoader {
   /**
@@ -110,23 +110,14 @@ export interface ChunkListLoader {
   loadChunkLists(nodes: string[]): Promise<Map<string, { version: string; chunks: string[] }>>;
 }
 
-/** Chunk edges read into the cache per search for far nodes, beyond those a search must enumerate anyway. */
-export const CACHE_LOAD_BUDGET = 8000;
-
 /**
- * `base` with its chunk edges answered from `cache` where the walked node's version is cached. `chunksOf` loads
- * the missing lists (it reads every edge of those nodes anyway); a membership test loads the smallest missing
- * far nodes up to `loadBudget` edges per search and asks `base` about the rest, so a cold search costs about what
- * it did without the cache, and the lists of recurring entities accumulate.
+ * `base` with its chunk edges answered from `cache` where the walked node's version is cached, and read into the
+ * cache otherwise: a missing node's whole list is read (at most `maxFanout` edges) even when the ranking only asks
+ * which of a batch of chunks touch it. Measured at 100,000 chunks (bench/search, same runs), reading whole lists
+ * beat asking the database about the batch from the first search on (hybrid p95 18.9 against 28.4 ms right after
+ * start, with a per-search limit of 8,000 edges read and the rest asked), as recurring entities accumulate.
  */
-export function cachedGraphLinks(
-  base: GraphLinks,
-  loader: ChunkListLoader,
-  cache: ChunkListCache,
-  walked: WalkedNodes,
-  loadBudget = CACHE_LOAD_BUDGET,
-): GraphLinks {
-  let budget = loadBudget;
+export function cachedGraphLinks(base: GraphLinks, loader: ChunkListLoader, cache: ChunkListCache, walked: WalkedNodes): GraphLinks {
   const split = (nodes: string[]) => {
     const hits: [string, CachedChunkList][] = [];
     const misses: string[] = [];
@@ -139,7 +130,7 @@ export function cachedGraphLinks(
     return { hits, misses };
   };
   const load = async (nodes: string[]) => {
-    const lists = await loader.loadChunkLists(nodes);
+    const lists = nodes.length ? await loader.loadChunkLists(nodes) : new Map<string, { version: string; chunks: string[] }>();
     for (const [node, { version, chunks }] of lists) cache.put(node, version, chunks);
     return lists;
   };
@@ -149,7 +140,7 @@ export function cachedGraphLinks(
       const { hits, misses } = split(nodes);
       const out: { src: string; dst: string }[] = [];
       for (const [src, { chunks, interner }] of hits) for (const o of chunks) out.push({ src, dst: interner.names[o] });
-      if (misses.length) for (const [src, { chunks }] of await load(misses)) for (const dst of chunks) out.push({ src, dst });
+      for (const [src, { chunks }] of await load(misses)) for (const dst of chunks) out.push({ src, dst });
       return out;
     },
     linksBetween: async (chunks, nodes) => {
@@ -169,20 +160,8 @@ export function cachedGraphLinks(
         }
         for (const o of list) if (ords.has(o)) out.push({ src, dst: interner.names[o] });
       }
-      const degree = (n: string) => walked.get(n)?.degree ?? Infinity;
-      misses.sort((a, b) => degree(a) - degree(b));
-      let loadable = 0;
-      while (loadable < misses.length && degree(misses[loadable]) <= budget) budget -= degree(misses[loadable++]);
-      const rest = misses.slice(loadable);
-      const [loaded, tested] = await Promise.all([
-        loadable ? load(misses.slice(0, loadable)) : undefined,
-        rest.length ? base.linksBetween(chunks, rest, rest.reduce((sum, n) => sum + degree(n), 0)) : [],
-      ]);
-      if (loaded) {
-        const batch = new Set(chunks);
-        for (const [src, list] of loaded) for (const dst of list.chunks) if (batch.has(dst)) out.push({ src, dst });
-      }
-      out.push(...tested);
+      const batch = new Set(chunks);
+      for (const [src, list] of await load(misses)) for (const dst of list.chunks) if (batch.has(dst)) out.push({ src, dst });
       return out;
     },
   };
