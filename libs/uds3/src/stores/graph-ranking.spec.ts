@@ -213,7 +213,7 @@ describe('proximityTopK with cached chunk lists', () => {
         const limit = 1 + Math.floor(rnd() * 20);
         const maxFanout = [40, 1000][Math.floor(rnd() * 2)];
         const expected = bruteForce(adj, seeds, hops, limit, maxFanout);
-        for (const [i, cache] of caches.entries()) {
+        for (const cache of caches) {
           const got = await store.search(cache, seeds, hops, limit, maxFanout);
           expect(got.map((h) => h.chunk_id)).toEqual(expected.map((h) => h.chunk_id));
           got.forEach((h, k) => expect(h.score).toBeCloseTo(expected[k].score, 12));
