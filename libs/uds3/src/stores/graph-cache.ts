@@ -146,19 +146,20 @@ export function cachedGraphLinks(base: GraphLinks, loader: ChunkListLoader, cach
     linksBetween: async (chunks, nodes) => {
       const { hits, misses } = split(nodes);
       const out: { src: string; dst: string }[] = [];
-      // the batch's ordinals, per names table (one, unless the table was replaced between two lists' loads)
-      const wanted = new Map<Interner, Set<number>>();
+      // the batch's ordinals marked in a byte per name (per names table: one, unless it was replaced between two
+      // lists' loads), so testing a list costs one array read per entry
+      const marks = new Map<Interner, Uint8Array>();
       for (const [src, { chunks: list, interner }] of hits) {
-        let ords = wanted.get(interner);
-        if (!ords) {
-          ords = new Set();
+        let mark = marks.get(interner);
+        if (!mark) {
+          mark = new Uint8Array(interner.names.length);
           for (const c of chunks) {
             const o = interner.ordinals.get(c);
-            if (o !== undefined) ords.add(o);
+            if (o !== undefined) mark[o] = 1;
           }
-          wanted.set(interner, ords);
+          marks.set(interner, mark);
         }
-        for (const o of list) if (ords.has(o)) out.push({ src, dst: interner.names[o] });
+        for (const o of list) if (mark[o] === 1) out.push({ src, dst: interner.names[o] });
       }
       const batch = new Set(chunks);
       for (const [src, list] of await load(misses)) for (const dst of list.chunks) if (batch.has(dst)) out.push({ src, dst });
