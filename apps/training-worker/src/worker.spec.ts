@@ -1,8 +1,8 @@
 // TrainingWorker with a mocked repository and bus: run lifecycle decisions, no database.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { TrainerRunner, TrainingJobView } from '@clara/contracts';
 import type { TrainingJobRepository } from '@clara/data-access';
 import { InProcessBus, createLogger } from '@clara/platform';
@@ -10,6 +10,7 @@ import { registerTrainer } from './trainers.js';
 import { TrainingWorker } from './worker.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'clara-wspec-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 const job = (over: Partial<TrainingJobView> = {}) =>
   ({ job_id: '11111111-1111-4111-8111-111111111111', status: 'running', trainer_type: 'lora', hyperparameters: {}, config: null, dataset: null, config_path: null, base_model: 'm', attempts: 1, ...over }) as TrainingJobView;
 

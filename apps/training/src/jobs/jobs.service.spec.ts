@@ -1,14 +1,15 @@
 // JobsService with a mocked repository and bus: the use-case rules, no database.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BadRequestException, ConflictException, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { TrainingJobView } from '@clara/contracts';
 import { createLogger } from '@clara/platform';
 import { JobsService, type TrainingDeps } from './jobs.service.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'clara-svc-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 mkdirSync(join(dataDir, 'd'));
 writeFileSync(join(dataDir, 'd', 'a.jsonl'), '{}\n');
 const view = (over: Partial<TrainingJobView> = {}) =>

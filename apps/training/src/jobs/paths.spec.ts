@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PathError, isDatasetVersionId, resolveInsideDataDir } from './paths.js';
 
 const root = mkdtempSync(join(tmpdir(), 'clara-paths-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 mkdirSync(join(root, 'data', 'datasets'), { recursive: true });
 writeFileSync(join(root, 'data', 'datasets', 'a.jsonl'), '{}\n');
 writeFileSync(join(root, 'secret.jsonl'), '{}\n');

@@ -57,7 +57,7 @@ describe('npm run train end to end', () => {
     expect(cfg).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, base_model_name_or_path: 'llama' });
 
     // the trained adapter's eval loss is far below the base model's
-    const base = await run(['--model', model, '--data', data, '--eval-only', '--seq-len', '48', '--threads', '1']);
+    const base = await run(['--model', model, '--data', data, '--eval-only', '--out', join(dir, 'ev0'), '--seq-len', '48', '--threads', '1']);
     const tuned = await run(['--model', model, '--data', data, '--eval-only', '--out', join(dir, 'ev1'), '--init-adapter', out, '--seq-len', '48', '--threads', '1']);
     expect(base.code, base.out.join('\n')).toBe(0);
     const b = JSON.parse(base.out.at(-1)!).eval_loss;
