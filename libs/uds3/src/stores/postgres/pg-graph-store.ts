@@ -71,7 +71,7 @@ export class PgGraphStore implements GraphStore {
    * unseen chunk could (see `rank`). Chunk nodes are recognised by their id prefix, which carries the chunk id.
    */
   async expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]> {
-    // each walked node's row version (any change to its edges rewrites the row) and degree, for the cache
+    // each walked node's row version, for the cache (any change to a node's edges rewrites its row)
     const walked: WalkedNodes = new Map();
     const seeds: { id: string; degree: number; version: string }[] = seedIds.length
       ? await preparedQuery(

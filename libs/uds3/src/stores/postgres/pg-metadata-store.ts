@@ -234,21 +234,23 @@ export class PgMetadataStore {
     if (!head.terms.length || !head.segments.length || k <= 0) return [];
     const rows: PostingsRow[] = [];
     const missing: { term: string; segment: string; version: string }[] = [];
+    // A term cached in none of the listed segments (a query word not seen before; rare words are most of those) is
+    // read by its term alone, one index range over the few segments that have it, instead of one probe per segment.
+    const whole: string[] = [];
+    const pairs: typeof missing = [];
     for (const term of head.terms) {
+      const termMissing: typeof missing = [];
       head.segments.forEach((segment, i) => {
         const version = head.versions[i];
         const postings = this.postingsCache.get(term, segment, version);
-        if (postings === undefined) missing.push({ term, segment, version });
+        if (postings === undefined) termMissing.push({ term, segment, version });
         else if (postings) rows.push({ term, df: postings.nos.length, postings });
       });
+      missing.push(...termMissing);
+      if (termMissing.length === head.segments.length) whole.push(term);
+      else pairs.push(...termMissing);
     }
     if (missing.length) {
-      // A term missing from every segment (a query word not seen before; rare words are most of those) is read by
-      // its term alone, one index range over the few segments that have it, instead of one probe per segment.
-      const perTerm = new Map<string, number>();
-      for (const m of missing) perTerm.set(m.term, (perTerm.get(m.term) ?? 0) + 1);
-      const whole = [...perTerm].filter(([, n]) => n === head.segments.length).map(([term]) => term);
-      const pairs = missing.filter((m) => perTerm.get(m.term) !== head.segments.length);
       // a segment rebuilt since the listing is cached under the listed version, which is never listed again; rows of
       // segments that were not listed (created since) are ignored
       const read: { term: string; segment: string; postings: Uint8Array }[] = await preparedQuery(
