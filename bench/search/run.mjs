@@ -51,15 +51,9 @@ const WARMUP = Number(args.warmup);
 const BATCH = Number(args.batch);
 
 import { document, queries } from './corpus.mjs';
+import { fmt, mean, percentile } from './stats.mjs';
 
 // ---- helpers -------------------------------------------------------------------------------------------------
-const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
-const fmt = (x) => x.toFixed(1);
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-
 async function freePort() {
   return new Promise((res) => {
     const s = createServer();

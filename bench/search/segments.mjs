@@ -10,15 +10,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { document, queries } from './corpus.mjs';
+import { fmt, percentile } from './stats.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const platform = await import(join(root, 'libs/platform/dist/index.js'));
 const uds3lib = await import(join(root, 'libs/uds3/dist/index.js'));
 const { values: args } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, queries: { type: 'string', default: '200' } } });
 const REQUESTS = Number(args.requests);
-
-const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-const fmt = (x) => x.toFixed(1);
 
 async function open(label, merging) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-segments-'));
