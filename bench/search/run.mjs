@@ -5,7 +5,7 @@
 //
 // Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200] [--uds3 path/to/uds3/dist/index.js]
 //   [--baseline path/to/other/uds3/dist/index.js] [--embedded-dir DIR] [--warmup 0]
-//   [--embedded-vectors worker|main|both] [--embedded-metadata main|worker|both]
+//   [--embedded-vectors worker|main|both] [--embedded-metadata main|worker|both] [--platform path/to/other/platform/dist/index.js]
 // The corpus and the queries come from ./corpus.mjs (shared with segments.mjs).
 // Needs: local PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for `distributed`.
 import { spawn } from 'node:child_process';
@@ -18,11 +18,11 @@ import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '../..');
-const platform = await import(join(root, 'libs/platform/dist/index.js'));
-const testing = await import(join(root, 'libs/platform/dist/testing.js'));
-
 const { values: args } = parseArgs({
   options: {
+    // another build of @clara/platform (its dist/index.js): how the stores are reached, e.g. the embedded engine
+    // over its socket as before in-memory connections; a separate run, since one engine cannot serve both
+    platform: { type: 'string', default: join(root, 'libs/platform/dist/index.js') },
     n: { type: 'string', default: '100000' },
     stores: { type: 'string', default: 'embedded,distributed' },
     queries: { type: 'string', default: '200' },
@@ -43,6 +43,8 @@ const { values: args } = parseArgs({
     'embedded-metadata': { type: 'string', default: 'main' },
   },
 });
+const platform = await import(args.platform);
+const testing = await import(join(dirname(args.platform), 'testing.js'));
 const uds3lib = await import(args.uds3);
 const baselineLib = args.baseline ? await import(args.baseline) : undefined;
 const N = Number(args.n);

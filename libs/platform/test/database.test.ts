@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { Column, Entity, PrimaryGeneratedColumn, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { acquireDataSource } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../src/testing.js';
@@ -106,6 +107,40 @@ describe('acquireDataSource embedded (PGlite)', () => {
     const again = await acquireDataSource({ dataDir: dir, entities: [Note], migrations: [CreateNote1700000000001], embeddedThread });
     expect((await again.dataSource.getRepository(Note).find()).map((n) => n.body).sort()).toEqual(['tx1', 'tx2']);
     await again.release();
+  });
+
+  it.each(['main', 'worker'] as const)('in-memory connections (engine on the %s thread): large answers arrive whole, an abandoned transaction is rolled back, the socket still serves other clients', async (embeddedThread) => {
+    const db = await acquireDataSource({ dataDir: mkdtempSync(join(base, `conn-${embeddedThread}-`)), embeddedThread });
+    try {
+      const ds = db.dataSource;
+      // 60,000 rows of 100 bytes: an answer of many chunks from the engine
+      const rows: { g: number; pad: string }[] = await ds.query(`SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 60000) g`);
+      expect(rows.length).toBe(60000);
+      expect(rows[59999]).toEqual({ g: 60000, pad: 'x'.repeat(100) });
+      await ds.query(`CREATE TABLE conn_probe (n int)`);
+      // a client that goes away inside a transaction (its connection destroyed, as after a network error on a
+      // server) must not leave PGlite's one session in that transaction for the next connection
+      const pool = (ds.driver as unknown as { master: import('pg').Pool }).master;
+      const client = await pool.connect();
+      await client.query('BEGIN');
+      await client.query('INSERT INTO conn_probe VALUES (1)');
+      client.release(true);
+      await expect(ds.query(`SELECT count(*)::int AS n FROM conn_probe`)).resolves.toEqual([{ n: 0 }]);
+      await ds.transaction(async (m) => m.query('INSERT INTO conn_probe VALUES (2)'));
+      // other clients use the socket, on the same session
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        expect((await other.query(`SELECT array_agg(n)::int[] AS n FROM conn_probe`)).rows).toEqual([{ n: [2] }]);
+      } finally {
+        await other.end();
+      }
+      // an error answered by the engine fails that query only
+      await expect(ds.query(`SELECT no_such_column FROM conn_probe`)).rejects.toThrow(/no_such_column/);
+      await expect(ds.query(`SELECT count(*)::int AS n FROM conn_probe`)).resolves.toEqual([{ n: 1 }]);
+    } finally {
+      await db.release();
+    }
   });
 
   it('in a worker thread, a long query leaves the event loop of the calling thread free', async () => {

@@ -103,7 +103,12 @@ async function create(options: AcquireDataSourceOptions): Promise<Entry> {
     // Embedded PGlite is one session: the pool's wait queue is the database's queue, so a long ingestion batch
     // must not fail the requests queued behind it (10 s failed a 100,000-chunk embedded load under CPU load).
     // The one connection stays open (no idle timeout): see the DEALLOCATE below for what reconnecting costs.
-    extra: { max: embedded ? 1 : (options.poolMax ?? 10), connectionTimeoutMillis: embedded ? 300_000 : 10_000, ...(embedded ? { idleTimeoutMillis: 0 } : {}) },
+    // The embedded engine is reached in memory, not over its socket (see in-process-connection.ts).
+    extra: {
+      max: embedded ? 1 : (options.poolMax ?? 10),
+      connectionTimeoutMillis: embedded ? 300_000 : 10_000,
+      ...(embedded ? { idleTimeoutMillis: 0, stream: () => embedded.connect() } : {}),
+    },
     logging: false,
   } as DataSourceOptions);
   try {
