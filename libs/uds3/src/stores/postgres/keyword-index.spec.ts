@@ -11,6 +11,7 @@ import {
   POSTING_BYTES,
   PostingsCache,
   Ranking,
+  rankQuery,
   ScoreAccumulator,
   segmentsToMerge,
 } from './keyword-index.js';
@@ -70,6 +71,69 @@ describe('ScoreAccumulator', () => {
       const got = new Map(ranking.next(1e9).map((x) => [x.no, x.score]));
       expect(got.size).toBe(want.size);
       for (const [no, s] of want) expect(got.get(no)).toBeCloseTo(s, 9);
+    }
+  });
+});
+
+describe('rankQuery (max-score pruning)', () => {
+  /** A query's postings: a few rare terms (short lists, high impacts) and common ones (long lists), in 3 segments. */
+  const queryRows = (rare: number, common: number, n: number) => {
+    const rows = [];
+    for (let t = 0; t < rare + common; t++) {
+      const isRare = t < rare;
+      const count = isRare ? 5 + Math.floor(rnd() * 120) : 3000 + Math.floor(rnd() * 30_000);
+      const nos = [...new Set(Array.from({ length: count }, () => Math.floor(rnd() * n)))].sort((a, b) => a - b);
+      // impacts from a few values: many exact ties between chunks
+      const impact = () => Math.fround((1 + Math.floor(rnd() * (isRare ? 12 : 6))) / 5);
+      for (let seg = 0; seg < 3; seg++) {
+        const part = nos.filter((no) => no % 3 === seg);
+        if (part.length) rows.push({ term: `t${t}`, df: part.length, postings: decodePostings(pack(part.map((no) => [no, impact()] as [number, number]))) });
+      }
+    }
+    return rows;
+  };
+
+  it('hands out exactly what the whole computation ranks, batch after batch, pruned or not', () => {
+    const acc = new ScoreAccumulator();
+    const n = 100_000;
+    let pruned = 0;
+    let cases = 0;
+    for (const [rare, common] of [[0, 2], [1, 2], [1, 3], [2, 3], [0, 4], [3, 0], [1, 1]]) {
+      for (let round = 0; round < 4; round++) {
+        const rows = queryRows(rare, common, n);
+        // the whole computation: no first batch is ever reached, so nothing is pruned
+        const whole = rankQuery(acc, rows, n, Infinity);
+        expect(whole).toBeInstanceOf(Ranking);
+        const want = whole.next(1e9);
+        // and against a plain map (order of sums aside)
+        const plain = new Map<number, number>();
+        const df = new Map<string, number>();
+        for (const r of rows) df.set(r.term, (df.get(r.term) ?? 0) + r.df);
+        for (const r of rows) r.postings.nos.forEach((no, i) => plain.set(no, (plain.get(no) ?? 0) + bm25Idf(n, df.get(r.term)!) * r.postings.impacts[i]));
+        expect(want.length).toBe(plain.size);
+        for (const x of want.slice(0, 200)) expect(x.score).toBeCloseTo(plain.get(x.no)!, 9);
+        for (const first of [10, 58, 200]) {
+          cases++;
+          const ranking = rankQuery(acc, rows, n, first);
+          if (!(ranking instanceof Ranking)) pruned++;
+          // the first batch, then growing ones until everything is out (the later ones run the whole computation)
+          const got: { no: number; score: number }[] = [];
+          for (let m = first; ranking.remaining > 0; m *= 5) got.push(...ranking.next(m));
+          expect(got).toEqual(want);
+          expect(ranking.next(3)).toEqual([]);
+        }
+      }
+    }
+    // the pruned path ran in most cases (else this test would not test it)
+    expect(pruned).toBeGreaterThan(cases / 3);
+  });
+
+  it('the first batch alone needs no whole computation: it matches the whole ranking’s first batch', () => {
+    const acc = new ScoreAccumulator();
+    for (let round = 0; round < 20; round++) {
+      const rows = queryRows(1, 3, 100_000);
+      const want = rankQuery(acc, rows, 100_000, Infinity).next(58);
+      expect(rankQuery(acc, rows, 100_000, 58).next(58)).toEqual(want);
     }
   });
 });

@@ -31,6 +31,8 @@ export function bm25Impact(tf: number, dl: number, avgdl: number, k1 = BM25_K1, 
 export interface Postings {
   nos: Int32Array;
   impacts: Float32Array;
+  /** The largest of `impacts` (0 when empty): bounds what the term adds to any chunk. */
+  maxImpact: number;
 }
 
 /** Decodes packed postings (big-endian int4 no + float4 impact, as built in SQL) into typed arrays. */
@@ -39,11 +41,13 @@ export function decodePostings(packed: Uint8Array): Postings {
   const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
   const nos = new Int32Array(count);
   const impacts = new Float32Array(count);
+  let maxImpact = 0;
   for (let i = 0, o = 0; i < count; i++, o += POSTING_BYTES) {
     nos[i] = view.getInt32(o);
     impacts[i] = view.getFloat32(o + 4);
+    if (impacts[i] > maxImpact) maxImpact = impacts[i];
   }
-  return { nos, impacts };
+  return { nos, impacts, maxImpact };
 }
 
 /** Postings of one term in one segment. */
@@ -220,6 +224,110 @@ export class ScoreAccumulator {
     }
   }
 
+  /** Chunks scored so far. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** The m-th best score so far (m ≤ size), by a bounded min-heap over the scored chunks. */
+  mthBest(m: number): number {
+    const heap = new Float64Array(m);
+    let size = 0;
+    for (let i = 0; i < this.count; i++) {
+      const score = this.scores[this.touched[i]];
+      if (size < m) {
+        let c = size++;
+        heap[c] = score;
+        while (c > 0 && heap[(c - 1) >> 1] > heap[c]) {
+          const p = (c - 1) >> 1;
+          [heap[p], heap[c]] = [heap[c], heap[p]];
+          c = p;
+        }
+      } else if (score > heap[0]) {
+        heap[0] = score;
+        for (let c = 0; ; ) {
+          const l = 2 * c + 1;
+          if (l >= m) break;
+          const w = l + 1 < m && heap[l + 1] < heap[l] ? l + 1 : l;
+          if (heap[c] <= heap[w]) break;
+          [heap[c], heap[w]] = [heap[w], heap[c]];
+          c = w;
+        }
+      }
+    }
+    return heap[0];
+  }
+
+  /** The scored chunks whose score is at least `floor`, ascending by no. */
+  above(floor: number): Int32Array {
+    let size = 0;
+    for (let i = 0; i < this.count; i++) if (this.scores[this.touched[i]] >= floor) size++;
+    const out = new Int32Array(size);
+    size = 0;
+    for (let i = 0; i < this.count; i++) if (this.scores[this.touched[i]] >= floor) out[size++] = this.touched[i];
+    return out.sort();
+  }
+
+  /**
+   * Adds `weight · impact` of `postings` to the given chunks only (ascending nos, all scored already), finding each
+   * in the postings by galloping: about |chunks| · log(|postings| / |chunks|) steps instead of one per posting.
+   */
+  addTo(chunks: Int32Array, { nos, impacts }: Postings, weight: number): void {
+    if (!nos.length) return;
+    const scores = this.scores;
+    // only the chunks within the postings' range (a segment's postings cover its own range of numbers)
+    let i = 0;
+    for (let hi = chunks.length; i < hi; ) {
+      const mid = (i + hi) >> 1;
+      if (chunks[mid] < nos[0]) i = mid + 1;
+      else hi = mid;
+    }
+    const last = nos[nos.length - 1];
+    let at = 0;
+    for (; i < chunks.length && chunks[i] <= last; i++) {
+      const no = chunks[i];
+      if (nos[at] < no) {
+        // gallop to a bound, then binary search: the first posting ≥ no
+        let step = 1;
+        let hi = at + 1;
+        while (hi < nos.length && nos[hi] < no) {
+          at = hi;
+          step *= 2;
+          hi = at + step;
+        }
+        let lo = at + 1;
+        hi = Math.min(hi, nos.length);
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (nos[mid] < no) lo = mid + 1;
+          else hi = mid;
+        }
+        at = lo;
+      }
+      if (at < nos.length && nos[at] === no) scores[no] += weight * impacts[at];
+    }
+  }
+
+  scoreOf(no: number): number {
+    return this.scores[no];
+  }
+
+  /** The given chunks with their scores as a {@link Ranking}; clears the accumulator for the next query. */
+  takeOnly(chunks: Int32Array): Ranking {
+    const scores = Float64Array.from(chunks, (no) => this.scores[no]);
+    this.clear();
+    return new Ranking(chunks, scores);
+  }
+
+  private clear(): void {
+    for (let i = 0; i < this.count; i++) {
+      const no = this.touched[i];
+      this.scores[no] = 0;
+      this.seen[no] = 0;
+    }
+    this.count = 0;
+  }
+
   /** The scored chunks (unordered) as a {@link Ranking}; clears the accumulator for the next query. */
   take(): Ranking {
     const nos = this.touched.slice(0, this.count);
@@ -347,6 +455,103 @@ export class Ranking {
       h[c] = t;
       i = c;
     }
+  }
+}
+
+/** Chunks best first, handed out in batches (a {@link Ranking}, or one that prunes: see {@link rankQuery}). */
+export interface ChunkRanking {
+  /** How many chunks are left to hand out (0 only when none is). */
+  readonly remaining: number;
+  next(m: number): { no: number; score: number }[];
+}
+
+/**
+ * The query's chunks ranked by BM25 (Σ over terms of idf · impact), exact, with max-score pruning for the first
+ * `firstBatch`: terms are added best bound first (bound = idf × the term's largest impact), and once the
+ * `firstBatch`-th best score so far beats the sum of the bounds left, no chunk without a score yet can reach the
+ * first batch. The terms left (common words: long postings, low bounds) are then only looked up for the chunks
+ * that can still reach it, instead of read whole. The first batch, and every chunk scoring above that `firstBatch`-th
+ * score, come out as the full computation would rank them; asking beyond those runs the full computation (the
+ * same terms in the same order, so the same sums to the last bit) and goes on from there.
+ */
+export function rankQuery(acc: ScoreAccumulator, rows: PostingsRow[], n: number, firstBatch: number): ChunkRanking {
+  const byTerm = new Map<string, { term: string; df: number; lists: Postings[] }>();
+  for (const r of rows) {
+    const t = byTerm.get(r.term);
+    if (t) {
+      t.df += Number(r.df);
+      t.lists.push(r.postings);
+    } else byTerm.set(r.term, { term: r.term, df: Number(r.df), lists: [r.postings] });
+  }
+  const terms = [...byTerm.values()]
+    .map((t) => {
+      const idf = bm25Idf(n, t.df);
+      const max = Math.max(0, ...t.lists.map((l) => l.maxImpact));
+      return { ...t, idf, bound: idf * max, length: t.lists.reduce((sum, l) => sum + l.nos.length, 0) };
+    })
+    .sort((a, b) => b.bound - a.bound || (a.term < b.term ? -1 : 1));
+  const full = () => {
+    for (const t of terms) for (const l of t.lists) acc.add(l, t.idf);
+    return acc.take();
+  };
+  // what the terms from j on can add at most, and how many postings they have
+  const boundFrom = new Float64Array(terms.length + 1);
+  const lengthFrom = new Float64Array(terms.length + 1);
+  for (let j = terms.length - 1; j >= 0; j--) {
+    boundFrom[j] = boundFrom[j + 1] + terms[j].bound;
+    lengthFrom[j] = lengthFrom[j + 1] + terms[j].length;
+  }
+  for (let j = 0; j < terms.length; j++) {
+    // worth a look when the terms left are long against what is scored (finding the m-th best reads all of that)
+    if (j > 0 && acc.size >= firstBatch && lengthFrom[j] >= 2 * acc.size) {
+      const threshold = acc.mthBest(firstBatch);
+      // a hair of margin: the bounds are sums in floating point too
+      if (threshold > boundFrom[j] * (1 + 1e-9)) {
+        // chunks that can still reach the threshold: their score so far plus everything the terms left can add
+        const open = acc.above(threshold - boundFrom[j] * (1 + 1e-9));
+        for (let i = j; i < terms.length; i++) for (const l of terms[i].lists) acc.addTo(open, l, terms[i].idf);
+        // every other chunk scores below the threshold; these are exact
+        const sure = open.filter((no) => acc.scoreOf(no) >= threshold);
+        // the whole computation only if more is asked for (synchronous, as the accumulator is shared)
+        return new PrunedRanking(acc.takeOnly(sure), full);
+      }
+    }
+    for (const l of terms[j].lists) acc.add(l, terms[j].idf);
+  }
+  return acc.take();
+}
+
+/** A first part known exact, then the whole ranking computed when more is asked for (see {@link rankQuery}). */
+class PrunedRanking implements ChunkRanking {
+  private all: Ranking | undefined;
+  private handedOut = 0;
+
+  constructor(
+    private readonly sure: Ranking,
+    private readonly whole: () => Ranking,
+  ) {}
+
+  get remaining(): number {
+    return this.sure.remaining > 0 ? this.sure.remaining : this.rest().remaining;
+  }
+
+  next(m: number): { no: number; score: number }[] {
+    const out = this.sure.next(m);
+    this.handedOut += out.length;
+    if (out.length < m) {
+      const more = this.rest().next(m - out.length);
+      this.handedOut += more.length;
+      out.push(...more);
+    }
+    return out;
+  }
+
+  private rest(): Ranking {
+    if (!this.all) {
+      this.all = this.whole();
+      this.all.next(this.handedOut); // the same chunks in the same order as the sure part handed out
+    }
+    return this.all;
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Chunk, IndexedChunk, ScoredId, SearchFilter, StoredDocument } from '../../model.js';
-import { buildKeywordSegments, ChunkIdsByNo, decodePostings, mergeSmallSegments, PostingsCache, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
+import { buildKeywordSegments, ChunkIdsByNo, decodePostings, mergeSmallSegments, PostingsCache, rankQuery, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
 import { filterConditions, preparedQuery, tsConfigFor, where } from './sql.js';
 
 export interface DocumentBatchEntry {
@@ -270,10 +270,11 @@ export class PgMetadataStore {
       }
     }
     if (!rows.length) return [];
-    this.accumulator.addAll(rows, Number(head.n));
-    const ranking = this.accumulator.take();
     const params: unknown[] = [];
     const conditions = filterConditions(filter, params);
+    // a filter may reject most chunks: ask for more at once then, and four times more each round
+    let batch = conditions.length ? 4 * k : k + 8;
+    const ranking = rankQuery(this.accumulator, rows, Number(head.n), batch);
     const from = conditions.length ? `ds_chunks c JOIN ds_documents d ON d.id = c.document_id` : `ds_chunks c`;
     params.push(null);
     const noParam = `$${params.length}`;
@@ -281,8 +282,6 @@ export class PgMetadataStore {
     // Without a filter, ids come from memory where known: a chunk's number is never reused, and whether the chunk
     // still exists is what search's candidate check asks of every hit anyway.
     const known = conditions.length ? undefined : this.chunkIds;
-    // a filter may reject most chunks: ask for more at once then, and four times more each round
-    let batch = conditions.length ? 4 * k : k + 8;
     while (out.length < k && ranking.remaining > 0) {
       const next = ranking.next(batch);
       const ids = new Map<number, string>();
