@@ -102,7 +102,7 @@ async function create(options: AcquireDataSourceOptions): Promise<Entry> {
     migrationsTableName: 'clara_migrations',
     // Embedded PGlite is one session: the pool's wait queue is the database's queue, so a long ingestion batch
     // must not fail the requests queued behind it (10 s failed a 100,000-chunk embedded load under CPU load).
-    // The one connection stays open (no idle timeout): see the DEALLOCATE below for what reconnecting costs.
+    // The one connection stays open (no idle timeout): a new one clears the session's prepared statements.
     // The embedded engine is reached in memory, not over its socket (see in-process-connection.ts).
     extra: {
       max: embedded ? 1 : (options.poolMax ?? 10),
@@ -116,14 +116,6 @@ async function create(options: AcquireDataSourceOptions): Promise<Entry> {
   } catch (err) {
     await embedded?.close();
     throw new Error(`cannot connect to PostgreSQL at ${redactUrl(url)}: ${(err as Error).message}`);
-  }
-  if (embedded) {
-    // pglite-socket runs every connection on PGlite's one session, so the named statements of a connection that
-    // was replaced (after an error, say) are still there, unknown to the new connection's driver, and preparing
-    // them again would fail: a new connection starts by clearing them.
-    const pool = (dataSource.driver as unknown as { master: pg.Pool }).master;
-    pool.on('connect', (client) => void client.query('DEALLOCATE ALL').catch(() => undefined));
-    await dataSource.query('DEALLOCATE ALL');
   }
   const entry: Entry = { dataSource, embedded, url, refs: 0, lock: Promise.resolve() };
   try {

@@ -114,6 +114,12 @@ export function sessionExecutor(db: PGlite): ProtocolExecutor {
   return {
     async exec(connection, messages) {
       while (owner !== 0 && owner !== connection) await ownerDone;
+      // A new connection (its startup message: no type byte, protocol 3.0) finds the named statements of the
+      // connections before it in the one session, unknown to its driver, which would fail preparing them again:
+      // they are cleared first.
+      if (messages[0] === 0 && messages.length >= 8 && ((messages[4] << 24) | (messages[5] << 16) | (messages[6] << 8) | messages[7]) === 196608) {
+        await db.exec('DEALLOCATE ALL');
+      }
       const parts: Uint8Array[] = [];
       // the answer arrives in views of the engine's memory: copied before the engine writes again
       await db.runExclusive(() => db.execProtocolRawStream(messages, { onRawData: (data) => void parts.push(new Uint8Array(data)) }));
