@@ -188,21 +188,14 @@ export class ChunkIdsByNo {
 
 /**
  * Sums idf · impact per chunk `no`. Scores live in a dense Float64Array indexed by `no` (grown on demand) with
- * the list of touched slots, so adding is one array access, and `take` resets only the touched slots; one
- * instance is reused across queries (use it synchronously: accumulate then take, no await in between).
+ * the list of touched slots, so adding is one array access, and `take` (or `takeOnly`) resets only the touched
+ * slots; one instance is reused across queries (use it synchronously: accumulate then take, no await in between).
  */
 export class ScoreAccumulator {
   private scores = new Float64Array(1024);
   private seen = new Uint8Array(1024);
   private touched = new Int32Array(1024);
   private count = 0;
-
-  /** Adds every posting of `rows` (all rows of the query's terms), idf from df summed over each term's segments. */
-  addAll(rows: PostingsRow[], n: number): void {
-    const df = new Map<string, number>();
-    for (const r of rows) df.set(r.term, (df.get(r.term) ?? 0) + Number(r.df));
-    for (const r of rows) this.add(r.postings, bm25Idf(n, df.get(r.term)!));
-  }
 
   add({ nos, impacts }: Postings, weight: number): void {
     // nos ascend, so the last is the largest
@@ -314,7 +307,8 @@ export class ScoreAccumulator {
 
   /** The given chunks with their scores as a {@link Ranking}; clears the accumulator for the next query. */
   takeOnly(chunks: Int32Array): Ranking {
-    const scores = Float64Array.from(chunks, (no) => this.scores[no]);
+    const scores = new Float64Array(chunks.length);
+    for (let i = 0; i < chunks.length; i++) scores[i] = this.scores[chunks[i]];
     this.clear();
     return new Ranking(chunks, scores);
   }
@@ -330,17 +324,9 @@ export class ScoreAccumulator {
 
   /** The scored chunks (unordered) as a {@link Ranking}; clears the accumulator for the next query. */
   take(): Ranking {
-    const nos = this.touched.slice(0, this.count);
-    const scores = new Float64Array(this.count);
-    for (let i = 0; i < this.count; i++) {
-      const no = nos[i];
-      scores[i] = this.scores[no];
-      this.scores[no] = 0;
-      this.seen[no] = 0;
-    }
-    this.count = 0;
-    return new Ranking(nos, scores);
+    return this.takeOnly(this.touched.slice(0, this.count));
   }
+
 
   private grow(no: number): void {
     let size = this.scores.length;
@@ -505,10 +491,11 @@ export function rankQuery(acc: ScoreAccumulator, rows: PostingsRow[], n: number,
     // worth a look when the terms left are long against what is scored (finding the m-th best reads all of that)
     if (j > 0 && acc.size >= firstBatch && lengthFrom[j] >= 2 * acc.size) {
       const threshold = acc.mthBest(firstBatch);
-      // a hair of margin: the bounds are sums in floating point too
-      if (threshold > boundFrom[j] * (1 + 1e-9)) {
+      // what the terms left can add, with a hair of margin: the bounds are sums in floating point too
+      const left = boundFrom[j] * (1 + 1e-9);
+      if (threshold > left) {
         // chunks that can still reach the threshold: their score so far plus everything the terms left can add
-        const open = acc.above(threshold - boundFrom[j] * (1 + 1e-9));
+        const open = acc.above(threshold - left);
         for (let i = j; i < terms.length; i++) for (const l of terms[i].lists) acc.addTo(open, l, terms[i].idf);
         // every other chunk scores below the threshold; these are exact
         const sure = open.filter((no) => acc.scoreOf(no) >= threshold);
