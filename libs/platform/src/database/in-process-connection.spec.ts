@@ -78,8 +78,9 @@ describe('InProcessConnection', () => {
     expect(answers()).toBe('N' + 'answer 1;');
     expect(runs).toEqual([startup()]);
     conn.end();
-    await new Promise((r) => conn.on('end', r).resume());
-    expect(closed).toEqual([conn.id]); // the engine is told, so it can roll back an abandoned transaction
+    await new Promise((r) => conn.on('close', r).resume());
+    // the engine is told once (the stream ends, then is destroyed), so it can roll back an abandoned transaction
+    expect(closed).toEqual([conn.id]);
   });
 
   it('fails the connection (not the process) when the engine throws', async () => {

@@ -39,6 +39,7 @@ export class InProcessConnection extends Duplex {
   /** The first message (startup or SSLRequest) has no type byte. */
   private started = false;
   private queue: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly executor: ProtocolExecutor) {
     super();
@@ -78,7 +79,7 @@ export class InProcessConnection extends Duplex {
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    void this.queue.then(() => this.executor.closed(this.id)).then(
+    this.close().then(
       () => {
         this.push(null);
         done();
@@ -88,10 +89,16 @@ export class InProcessConnection extends Duplex {
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    void this.queue.then(() => this.executor.closed(this.id)).then(
+    this.close().then(
       () => done(err),
       () => done(err),
     );
+  }
+
+  /** Tells the engine once, after the queued statements, whether the stream ends or is destroyed (or both). */
+  private close(): Promise<void> {
+    this.closing ??= this.queue.then(() => this.executor.closed(this.id));
+    return this.closing;
   }
 
   /** Appends written bytes and queues every complete message; a partial one waits for the rest. */
