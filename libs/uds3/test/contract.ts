@@ -207,6 +207,27 @@ export function graphStoreContract(store: () => GraphStore) {
     expect(added.map((h) => h.score)).toEqual([expect.closeTo(1 + 1 / 3, 9), expect.closeTo(1 + 1 / 3, 9)]);
     await other.deleteDocuments(['d2']);
     expect((await query()).map((h) => h.chunk_id)).toEqual(['d3#0']);
+    // a new path between entities (a store that keeps the walk between searches holds BauGB's old neighbours)
+    await other.upsert(
+      [{ id: 'cite:§ 37 BauGB', kind: 'entity', label: '§ 37 BauGB' }, { id: 'doc:d4', kind: 'document', label: 'D4' }, { id: 'chunk:d4#0', kind: 'chunk', label: 'c4' }],
+      [
+        { src: 'cite:§ 37 BauGB', dst: 'law:BauGB', kind: 'PART_OF' },
+        { src: 'doc:d4', dst: 'chunk:d4#0', kind: 'HAS_CHUNK' },
+        { src: 'chunk:d4#0', dst: 'cite:§ 37 BauGB', kind: 'CITES' },
+      ],
+    );
+    const walked = await query();
+    expect(walked.map((h) => h.chunk_id)).toEqual(['d3#0', 'd4#0']);
+    expect(walked[1].score).toBeCloseTo(2 / 3, 9); // three hops from each seed
+    // a seed that becomes a hub is dropped (maxFanout 2: § 35 has d3's chunk and the law, and now d5's chunk)
+    await other.upsert([{ id: 'doc:d5', kind: 'document', label: 'D5' }, { id: 'chunk:d5#0', kind: 'chunk', label: 'c5' }], [
+      { src: 'doc:d5', dst: 'chunk:d5#0', kind: 'HAS_CHUNK' },
+      { src: 'chunk:d5#0', dst: 'cite:§ 35 BauGB', kind: 'CITES' },
+    ]);
+    const narrow = () => s.expand(['cite:§ 35 BauGB'], 1, 10, 2);
+    expect((await narrow()).map((h) => h.chunk_id)).toEqual([]);
+    await other.deleteDocuments(['d5']);
+    expect((await narrow()).map((h) => h.chunk_id)).toEqual(['d3#0']);
   });
 
   it('ranks exactly when a far layer is too large to list (5,000 chunk edges), on a cold and a warm store', async () => {

@@ -21,6 +21,23 @@ describe('PostgreSQL server adapters', () => {
   afterAll(async () => db?.close());
   describe('PgDocumentStore', () => documentStoreContract(() => new PgDocumentStore(db.dataSource)));
   describe('PgGraphStore', () => graphStoreContract(() => new PgGraphStore(db.dataSource)));
+  it('PgGraphStore: concurrent writers of the same new nodes, in opposite orders, all commit with the right degrees', async () => {
+    // two datasets replicas ingesting documents that share entities: each write first takes the graph version's row
+    // (a BEFORE STATEMENT trigger); without it, inserting the same new nodes in opposite orders deadlocked in about
+    // half the runs
+    const [a, b] = [new PgGraphStore(db.dataSource), new PgGraphStore(db.dataSource)];
+    await a.init();
+    const words = Array.from({ length: 2000 }, (_, i) => ({ id: `kw:race${i}`, kind: 'entity' as const, label: `race${i}` }));
+    const writes = Array.from({ length: 12 }, (_, r) => {
+      const order = r % 2 ? [...words].reverse() : words;
+      const chunk = { id: `chunk:race${r}#0`, kind: 'chunk' as const, label: `race${r}` };
+      return (r % 2 ? b : a).upsert([chunk, ...order], order.map((w) => ({ src: chunk.id, dst: w.id, kind: 'MENTIONS' })));
+    });
+    const settled = await Promise.allSettled(writes);
+    expect(settled.filter((x) => x.status === 'rejected')).toEqual([]);
+    const rows: { degree: number }[] = await db.dataSource.query(`SELECT degree FROM ds_graph_nodes WHERE id LIKE 'kw:race%'`);
+    expect(rows.map((r) => r.degree)).toEqual(words.map(() => 12));
+  });
   it('PgVectorStore refuses a server without pgvector and names the way out', async () => {
     await expect(new PgVectorStore(db.dataSource).init(64)).rejects.toThrow(/pgvector.*UDS3_VECTOR_STORE=chroma/);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChunkListCache, type CachedChunkList } from './graph-cache.js';
+import { ChunkListCache, EntityWalkCache, type CachedChunkList, type EntityRow, type NeighbourRow } from './graph-cache.js';
 
 const names = (e: CachedChunkList | undefined) => (e ? [...e.chunks].map((o) => e.interner.names[o]) : undefined);
 const chunks = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `chunk:${prefix}${i}`);
@@ -47,5 +47,88 @@ describe('ChunkListCache', () => {
     // a list larger than the whole budget is not kept
     cache.put('huge', '1', chunks('h', 500));
     expect(cache.get('huge', '1')).toBeUndefined();
+  });
+});
+
+describe('EntityWalkCache', () => {
+  // a graph of entity rows and neighbour edges, counting which ids each read was asked for
+  const graph = () => {
+    const asked: string[][] = [];
+    const rows: Record<string, EntityRow> = { a: { id: 'a', degree: 2, version: '10' }, b: { id: 'b', degree: 1, version: '11' } };
+    const edges: NeighbourRow[] = [{ src: 'a', dst: 'b', degree: 1, version: '11' }];
+    return {
+      asked,
+      rows,
+      edges,
+      seeds: async (ids: string[]) => (asked.push(['seeds', ...ids]), ids.flatMap((id) => (rows[id] ? [rows[id]] : []))),
+      neighbours: async (ids: string[]) => (asked.push(['neighbours', ...ids]), edges.filter((e) => ids.includes(e.src))),
+    };
+  };
+
+  it('answers a walk at the same version from memory, non-walkable seeds and nodes without neighbours included', async () => {
+    const g = graph();
+    const cache = new EntityWalkCache(100_000);
+    for (let i = 0; i < 2; i++) {
+      const walk = cache.walk('5', 500);
+      expect(await walk.seeds(['a', 'kw:absent'], g.seeds)).toEqual([g.rows.a]);
+      expect(await walk.neighbours(['a', 'b'], g.neighbours)).toEqual(g.edges);
+    }
+    expect(g.asked).toEqual([
+      ['seeds', 'a', 'kw:absent'],
+      ['neighbours', 'a', 'b'],
+    ]);
+    // only what is not cached yet is read
+    expect(await cache.walk('5', 500).seeds(['b', 'a'], g.seeds)).toEqual([g.rows.a, g.rows.b]);
+    expect(g.asked.at(-1)).toEqual(['seeds', 'b']);
+  });
+
+  it('drops everything at a newer version or another hub threshold', async () => {
+    const g = graph();
+    const cache = new EntityWalkCache(100_000);
+    await cache.walk('5', 500).seeds(['a'], g.seeds);
+    g.rows.a = { id: 'a', degree: 3, version: '12' };
+    expect(await cache.walk('6', 500).seeds(['a'], g.seeds)).toEqual([g.rows.a]);
+    expect(await cache.walk('6', 2).seeds(['a'], g.seeds)).toEqual([g.rows.a]);
+    expect(g.asked).toEqual([['seeds', 'a'], ['seeds', 'a'], ['seeds', 'a']]);
+    expect(await cache.walk('6', 2).seeds(['a'], g.seeds)).toEqual([g.rows.a]);
+    expect(g.asked).toHaveLength(3);
+  });
+
+  it('reads through for an older version, and a walk overtaken by a newer version while reading stores nothing', async () => {
+    const g = graph();
+    const cache = new EntityWalkCache(100_000);
+    await cache.walk('7', 500).seeds(['a'], g.seeds);
+    // a search that read version 6 before the write that made 7: it reads, and neither uses nor changes the cache
+    expect(await cache.walk('6', 500).seeds(['a', 'b'], g.seeds)).toEqual([g.rows.a, g.rows.b]);
+    expect(g.asked.at(-1)).toEqual(['seeds', 'a', 'b']);
+    await cache.walk('7', 500).seeds(['a'], g.seeds);
+    expect(g.asked).toHaveLength(2);
+    // version 8 arrives while a walk at 7 reads b: what it read may predate 8, so it is not kept
+    const slow = cache.walk('7', 500);
+    const reading = slow.seeds(['b'], async (ids) => {
+      cache.walk('8', 500);
+      return g.seeds(ids);
+    });
+    expect(await reading).toEqual([g.rows.b]);
+    await cache.walk('8', 500).seeds(['b'], g.seeds);
+    expect(g.asked.at(-1)).toEqual(['seeds', 'b']);
+    expect(g.asked).toHaveLength(4);
+  });
+
+  it('stays within its budget, dropping the least recently used entry first', async () => {
+    const g = graph();
+    const ids = Array.from({ length: 50 }, (_, i) => `kw:word${i}`);
+    const cache = new EntityWalkCache(2_000);
+    const walk = cache.walk('1', 500);
+    for (const id of ids) {
+      await walk.seeds(['a'], g.seeds); // a stays the most recently used
+      await walk.seeds([id], g.seeds);
+      expect(cache.usedBytes).toBeLessThanOrEqual(2_000);
+    }
+    const before = g.asked.length;
+    await walk.seeds(['a', ids.at(-1)!], g.seeds);
+    expect(g.asked.length).toBe(before);
+    await walk.seeds([ids[0]], g.seeds);
+    expect(g.asked.at(-1)).toEqual(['seeds', ids[0]]);
   });
 });

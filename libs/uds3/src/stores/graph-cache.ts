@@ -167,3 +167,142 @@ export function cachedGraphLinks(base: GraphLinks, loader: ChunkListLoader, cach
     },
   };
 }
+
+/** A walkable entity node (not a chunk, not a hub) as a walk reads it: its degree and row version. */
+export interface EntityRow {
+  id: string;
+  degree: number;
+  version: string;
+}
+
+/** An edge from an entity node to a walkable entity node, with that node's degree and row version. */
+export interface NeighbourRow {
+  src: string;
+  dst: string;
+  degree: number;
+  version: string;
+}
+
+type WalkEntry = { kind: 'seed'; row: EntityRow | null; bytes: number } | { kind: 'out'; rows: NeighbourRow[]; bytes: number };
+
+/**
+ * The entity part of graph walks — which seeds are walkable entities, and each entity's walkable neighbours — kept
+ * for one version of the whole graph and one hub threshold. The store bumps the graph's version in every
+ * transaction that writes nodes or edges, and a search reads it before anything else, so what a search reads is at
+ * least as new as the version it read; a search stores what it read only while the cache is still at that
+ * version, and a newer version drops everything. Without writes a walk then reads nothing but the version (at
+ * 100,000 chunks on PGlite the seed lookup took 0.55 ms and each neighbour step 1.2 ms; bench/search).
+ */
+export class EntityWalkCache {
+  private key: { version: bigint; maxFanout: number } | undefined;
+  /** `s<id>`: a seed's row (null: not walkable); `n<id>`: a node's walkable neighbours. Oldest use first. */
+  private readonly entries = new Map<string, WalkEntry>();
+  private bytes = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  get usedBytes(): number {
+    return this.bytes;
+  }
+
+  /**
+   * A walk at graph `version` (a decimal bigint) with hubs above `maxFanout`. An older version than the cache's
+   * reads through and stores nothing; a newer one, or another threshold, starts the cache afresh.
+   */
+  walk(version: string, maxFanout: number): EntityWalk {
+    const v = BigInt(version);
+    if (!this.key || v > this.key.version || (v === this.key.version && maxFanout !== this.key.maxFanout)) {
+      this.entries.clear();
+      this.bytes = 0;
+      this.key = { version: v, maxFanout };
+    }
+    const key = this.key;
+    const current = () => this.key === key && key.version === v && key.maxFanout === maxFanout;
+    const lookup = async <T>(
+      ids: string[],
+      prefix: 's' | 'n',
+      read: (missing: string[]) => Promise<T[]>,
+      store: (ids: string[], rows: T[]) => void,
+      cached: (entry: WalkEntry, out: T[]) => void,
+    ): Promise<T[]> => {
+      if (!current()) return ids.length ? read(ids) : [];
+      const out: T[] = [];
+      const missing: string[] = [];
+      for (const id of ids) {
+        const entry = this.entries.get(prefix + id);
+        if (!entry) {
+          missing.push(id);
+          continue;
+        }
+        this.entries.delete(prefix + id); // most recently used: the end of the Map's order
+        this.entries.set(prefix + id, entry);
+        cached(entry, out);
+      }
+      if (missing.length) {
+        const rows = await read(missing);
+        out.push(...rows);
+        if (current()) store(missing, rows);
+      }
+      return out;
+    };
+    return {
+      seeds: (ids, read) =>
+        lookup(
+          ids,
+          's',
+          read,
+          (missing, rows) => {
+            const found = new Map(rows.map((r) => [r.id, r]));
+            for (const id of missing) {
+              const row = found.get(id) ?? null;
+              this.put(`s${id}`, { kind: 'seed', row, bytes: 96 + 2 * id.length + (row ? 2 * row.version.length + 48 : 0) });
+            }
+          },
+          (entry, out) => {
+            if (entry.kind === 'seed' && entry.row) out.push(entry.row);
+          },
+        ),
+      neighbours: (nodes, read) =>
+        lookup(
+          nodes,
+          'n',
+          read,
+          (missing, rows) => {
+            const bySrc = new Map<string, NeighbourRow[]>(missing.map((id) => [id, []]));
+            for (const r of rows) bySrc.get(r.src)?.push(r);
+            for (const [id, list] of bySrc) {
+              const bytes = 96 + 2 * id.length + list.reduce((sum, r) => sum + 64 + 2 * (r.dst.length + r.version.length), 0);
+              this.put(`n${id}`, { kind: 'out', rows: list, bytes });
+            }
+          },
+          (entry, out) => {
+            if (entry.kind === 'out') out.push(...entry.rows);
+          },
+        ),
+    };
+  }
+
+  private put(key: string, entry: WalkEntry): void {
+    if (entry.bytes > this.maxBytes) return;
+    const old = this.entries.get(key);
+    if (old) {
+      this.entries.delete(key);
+      this.bytes -= old.bytes;
+    }
+    for (const [k, e] of this.entries) {
+      if (this.bytes + entry.bytes <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= e.bytes;
+    }
+    this.entries.set(key, entry);
+    this.bytes += entry.bytes;
+  }
+}
+
+/** One search's view of an EntityWalkCache; each `read` gets the ids the cache could not answer. */
+export interface EntityWalk {
+  /** The rows of the given ids that are walkable entities (a missing id is not one). */
+  seeds(ids: string[], read: (missing: string[]) => Promise<EntityRow[]>): Promise<EntityRow[]>;
+  /** The walkable-neighbour edges of the given nodes. */
+  neighbours(nodes: string[], read: (missing: string[]) => Promise<NeighbourRow[]>): Promise<NeighbourRow[]>;
+}

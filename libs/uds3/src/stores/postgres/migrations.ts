@@ -158,5 +158,35 @@ export class Uds3KeywordIndex1764200000000 implements MigrationInterface {
   }
 }
 
-export const UDS3_MIGRATIONS = [Uds3Initial1764130000000, Uds3KeywordIndex1764200000000];
+/**
+ * The graph's version: one row that every statement writing graph nodes or edges raises first, in its own
+ * transaction, so graph searches can keep what they walked until it changes (`EntityWalkCache`), also when another
+ * process or a person with psql wrote. BEFORE STATEMENT: the transaction takes the row's lock before any row lock
+ * of the graph, so two writers queue there instead of deadlocking on each other's new nodes.
+ */
+export class Uds3GraphVersion1764300000000 implements MigrationInterface {
+  name = 'Uds3GraphVersion1764300000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE TABLE ds_graph_state (one boolean PRIMARY KEY DEFAULT true CHECK (one), version bigint NOT NULL)`);
+    await q.query(`INSERT INTO ds_graph_state (version) VALUES (1)`);
+    await q.query(`CREATE FUNCTION ds_graph_written() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        UPDATE ds_graph_state SET version = version + 1;
+        RETURN NULL;
+      END $$`);
+    for (const t of ['ds_graph_nodes', 'ds_graph_edges']) {
+      await q.query(`CREATE TRIGGER ${t}_written BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${t}
+        FOR EACH STATEMENT EXECUTE FUNCTION ds_graph_written()`);
+    }
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    for (const t of ['ds_graph_nodes', 'ds_graph_edges']) await q.query(`DROP TRIGGER IF EXISTS ${t}_written ON ${t}`);
+    await q.query(`DROP FUNCTION IF EXISTS ds_graph_written()`);
+    await q.query(`DROP TABLE IF EXISTS ds_graph_state`);
+  }
+}
+
+export const UDS3_MIGRATIONS = [Uds3Initial1764130000000, Uds3KeywordIndex1764200000000, Uds3GraphVersion1764300000000];
 export const UDS3_MIGRATIONS_TABLE = 'ds_migrations';

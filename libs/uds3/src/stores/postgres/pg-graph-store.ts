@@ -5,7 +5,7 @@
 import type { DataSource } from 'typeorm';
 import type { GraphEdge, GraphNode, ScoredId } from '../../model.js';
 import type { GraphStore } from '../interfaces.js';
-import { cachedGraphLinks, ChunkListCache, type WalkedNodes } from '../graph-cache.js';
+import { cachedGraphLinks, ChunkListCache, EntityWalkCache, type EntityRow, type NeighbourRow, type WalkedNodes } from '../graph-cache.js';
 import { CHUNK, proximityTopK, type GraphLinks } from '../graph-ranking.js';
 import { preparedQuery } from './sql.js';
 
@@ -18,13 +18,19 @@ export class PgGraphStore implements GraphStore {
   private arrayScans = false;
   /** Chunk lists of entity nodes kept between searches, tagged with the node row's `xmin` (none when 0 bytes). */
   private readonly cache: ChunkListCache | undefined;
+  /** Seeds and entity neighbours of the graph's current version (`ds_graph_state`; none when 0 bytes). */
+  private readonly walks: EntityWalkCache | undefined;
 
-  /** `cacheBytes`: memory for the chunk lists of entity nodes kept between searches (default 64 MiB; 0 = none). */
+  /**
+   * `cacheBytes`: memory for what graph searches keep between searches (default 64 MiB; 0 = none): 7/8 for the
+   * chunk lists of entity nodes, 1/8 for the entity walk.
+   */
   constructor(
     private readonly db: DataSource,
     cacheBytes = 64 * 2 ** 20,
   ) {
-    this.cache = cacheBytes > 0 ? new ChunkListCache(cacheBytes) : undefined;
+    this.cache = cacheBytes > 0 ? new ChunkListCache(cacheBytes - Math.floor(cacheBytes / 8)) : undefined;
+    this.walks = cacheBytes > 0 ? new EntityWalkCache(Math.floor(cacheBytes / 8)) : undefined;
   }
 
   async init(): Promise<void> {
@@ -71,25 +77,32 @@ export class PgGraphStore implements GraphStore {
    * unseen chunk could (see `rank`). Chunk nodes are recognised by their id prefix, which carries the chunk id.
    */
   async expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]> {
-    // each walked node's row version, for the cache (any change to a node's edges rewrites its row)
+    if (!seedIds.length) return [];
+    // each walked node's row version, for the chunk-list cache (any change to a node's edges rewrites its row)
     const walked: WalkedNodes = new Map();
-    const seeds: { id: string; degree: number; version: string }[] = seedIds.length
-      ? await preparedQuery(
-          this.db,
-          `SELECT id, degree, xmin::text AS version FROM ds_graph_nodes
-           WHERE id = ANY($1::text[]) AND degree <= $2 AND id NOT LIKE '${CHUNK}%' ORDER BY id`,
-          [[...new Set(seedIds)], maxFanout],
-        )
-      : [];
+    // read before anything else: what the walk reads next is at least this new (see EntityWalkCache)
+    const walk = this.walks?.walk(await this.graphVersion(), maxFanout);
+    const readSeeds = (ids: string[]): Promise<EntityRow[]> =>
+      preparedQuery(
+        this.db,
+        `SELECT id, degree, xmin::text AS version FROM ds_graph_nodes
+         WHERE id = ANY($1::text[]) AND degree <= $2 AND id NOT LIKE '${CHUNK}%'`,
+        [ids, maxFanout],
+      );
+    const readNeighbours = (nodes: string[]): Promise<NeighbourRow[]> =>
+      preparedQuery(
+        this.db,
+        `SELECT e.src, e.dst, n.degree, n.xmin::text AS version FROM ds_graph_edges e JOIN ds_graph_nodes n ON n.id = e.dst
+         WHERE e.src = ANY($1::text[]) AND e.dst NOT LIKE '${CHUNK}%' AND n.degree <= $2`,
+        [nodes, maxFanout],
+      );
+    const unique = [...new Set(seedIds)];
+    // seed order fixes the order scores are summed in: the same with and without the cache
+    const seeds = (walk ? await walk.seeds(unique, readSeeds) : await readSeeds(unique)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     for (const s of seeds) walked.set(s.id, s);
     const links: GraphLinks = {
       entityNeighbours: async (nodes) => {
-        const rows: { src: string; dst: string; degree: number; version: string }[] = await preparedQuery(
-          this.db,
-          `SELECT e.src, e.dst, n.degree, n.xmin::text AS version FROM ds_graph_edges e JOIN ds_graph_nodes n ON n.id = e.dst
-           WHERE e.src = ANY($1::text[]) AND e.dst NOT LIKE '${CHUNK}%' AND n.degree <= $2`,
-          [nodes, maxFanout],
-        );
+        const rows = walk ? await walk.neighbours(nodes, readNeighbours) : await readNeighbours(nodes);
         for (const r of rows) walked.set(r.dst, r);
         return rows;
       },
@@ -113,6 +126,12 @@ export class PgGraphStore implements GraphStore {
       },
     };
     return proximityTopK(seeds, hops, limit, this.cache ? cachedGraphLinks(links, this, this.cache, walked) : links);
+  }
+
+  /** The graph's version: a transaction that writes nodes or edges raises it (triggers, see migrations). */
+  private async graphVersion(): Promise<string> {
+    const [row] = await preparedQuery<{ version: string }>(this.db, `SELECT version::text AS version FROM ds_graph_state`, []);
+    return row.version;
   }
 
   /** Each node's chunk end points with the node row's version, read in one statement (see ChunkListLoader). */
