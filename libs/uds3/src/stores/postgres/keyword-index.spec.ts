@@ -6,6 +6,7 @@ import {
   bm25Idf,
   bm25Impact,
   decodePostings,
+  MAX_MERGED_CHUNKS,
   MERGE_BELOW_CHUNKS,
   MERGE_FACTOR,
   POSTING_BYTES,
@@ -229,12 +230,29 @@ describe('segmentsToMerge (tiered merging of small segments)', () => {
     expect(segmentsToMerge(segs([10, 99, 50, 12, 70, 10, 11, 98, 60, 30]))).toHaveLength(10);
   });
 
+  it('merges the smallest segments of a full tier up to MAX_MERGED_CHUNKS, the rest of the tier later', () => {
+    // ten batches of 1,000 chunks (a bulk load) become one segment of 10,000
+    const batches = segs(Array(MERGE_FACTOR).fill(1000));
+    expect(segmentsToMerge(batches)).toEqual(batches.map((s) => s.id));
+    // ten of 6,000 to 9,000: as many of the smallest as fit
+    const big = segs([9000, 6000, 8000, 7000, 9000, 6500, 9999, 6000, 8500, 7500]);
+    const ids = segmentsToMerge(big);
+    const sizes = ids.map((id) => big.find((s) => s.id === id)!.chunk_count);
+    expect(sizes).toEqual([6000, 6000, 6500]);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(MAX_MERGED_CHUNKS);
+    // a tier that grew beyond MERGE_FACTOR (segments of a store that merged less) is merged MERGE_FACTOR at a time
+    expect(segmentsToMerge(segs(Array(3 * MERGE_FACTOR).fill(1000)))).toEqual(batches.map((s) => s.id));
+    // the two largest possible still merge
+    expect(segmentsToMerge(segs(Array(MERGE_FACTOR).fill(MERGE_BELOW_CHUNKS - 1)))).toHaveLength(2);
+  });
+
   it('never merges segments of MERGE_BELOW_CHUNKS chunks or more', () => {
     expect(segmentsToMerge(segs(Array(50).fill(MERGE_BELOW_CHUNKS)))).toEqual([]);
     expect(segmentsToMerge(segs([...Array(MERGE_FACTOR - 1).fill(MERGE_BELOW_CHUNKS - 1), MERGE_BELOW_CHUNKS]))).toEqual([]);
   });
 
   it('single-document ingestion keeps at most MERGE_FACTOR − 1 small segments per tier', () => {
+    // 5,000 requests of 1–3 chunks: about 10,000 chunks, through all four tiers
     let segments: { id: string; chunk_count: number }[] = [];
     let next = 1;
     let merges = 0;
@@ -250,8 +268,9 @@ describe('segmentsToMerge (tiered merging of small segments)', () => {
     }
     expect(segments.reduce((n, s) => n + s.chunk_count, 0)).toBe(ingested);
     const small = segments.filter((s) => s.chunk_count < MERGE_BELOW_CHUNKS);
-    expect(small.length).toBeLessThanOrEqual(3 * (MERGE_FACTOR - 1));
-    expect(segments.length).toBeLessThan(30);
+    const tiers = Math.log10(MERGE_BELOW_CHUNKS);
+    expect(small.length).toBeLessThanOrEqual(tiers * (MERGE_FACTOR - 1));
+    expect(segments.length).toBeLessThan(tiers * MERGE_FACTOR);
     // each chunk is rewritten about once per tier it passes through, not once per request
     expect(merges).toBeLessThan(5000 / (MERGE_FACTOR - 1));
   });

@@ -599,29 +599,44 @@ async function lockSegments(em: Queryable, ids: string[]): Promise<void> {
   );
 }
 
-/** Segments with fewer chunks than this are merged; a merge of small ones may produce one up to about 10× larger. */
-export const MERGE_BELOW_CHUNKS = 1000;
-/** How many segments of one size tier (1–9, 10–99, 100–999 chunks) wait before they are merged into one. */
+/** Segments with fewer chunks than this are merged (tiers 1–9, 10–99, 100–999 and 1,000–9,999 chunks). */
+export const MERGE_BELOW_CHUNKS = 10_000;
+/** How many segments of one size tier wait before they are merged. */
 export const MERGE_FACTOR = 10;
+/**
+ * The most chunks one merge writes. A merge rebuilds the postings of its chunks in one statement (about 0.35 ms
+ * per chunk in embedded PGlite, which serves nothing else meanwhile), so this bounds that pause to seconds.
+ */
+export const MAX_MERGED_CHUNKS = 20_000;
 
 /**
- * Which segments to merge next, or none: every ingestion request makes a segment, and a search reads every
- * segment's version and its postings per term, so a client that ingests one document per request would leave
- * searches reading thousands of tiny segments. As in Lucene's tiered merging, segments below
- * {@link MERGE_BELOW_CHUNKS} are grouped by order of magnitude and the smallest tier that holds
- * {@link MERGE_FACTOR} of them is merged into one. Every segment is merged at most about three times (once per tier)
- * and at most MERGE_FACTOR − 1 small segments per tier remain.
+ * Which segments to merge next, or none. Every ingestion request makes a segment, and a search reads every
+ * segment's version and, for a query word it has not cached, one postings row per segment that has the word: at
+ * 100,000 chunks in 1,000-chunk segments, that read took 1.4 ms per query (one random heap page per row) against
+ * 0.5 ms from one segment. As in Lucene's tiered merging, segments below {@link MERGE_BELOW_CHUNKS} are grouped by
+ * order of magnitude, and once the smallest such tier holds {@link MERGE_FACTOR} of them, its smallest segments are
+ * merged into one of at most {@link MAX_MERGED_CHUNKS} chunks (MERGE_FACTOR of them when they fit). A chunk is rewritten about once per tier it passes
+ * through, and at most MERGE_FACTOR − 1 segments per tier wait.
  */
 export function segmentsToMerge(segments: { id: string; chunk_count: number }[]): string[] {
-  const tiers = new Map<number, string[]>();
+  const tiers = new Map<number, { id: string; chunk_count: number }[]>();
   for (const s of segments) {
     if (s.chunk_count >= MERGE_BELOW_CHUNKS) continue;
     const tier = Math.floor(Math.log10(Math.max(1, s.chunk_count)));
-    tiers.set(tier, [...(tiers.get(tier) ?? []), s.id]);
+    tiers.set(tier, [...(tiers.get(tier) ?? []), s]);
   }
   for (const tier of [...tiers.keys()].sort((a, b) => a - b)) {
-    const ids = tiers.get(tier)!;
-    if (ids.length >= MERGE_FACTOR) return ids;
+    const members = tiers.get(tier)!;
+    if (members.length < MERGE_FACTOR) continue;
+    // MERGE_FACTOR of them, smallest first (two always fit: each is below MERGE_BELOW_CHUNKS, half the cap)
+    const ids: string[] = [];
+    let chunks = 0;
+    for (const s of [...members].sort((a, b) => a.chunk_count - b.chunk_count)) {
+      if (ids.length === MERGE_FACTOR || chunks + s.chunk_count > MAX_MERGED_CHUNKS) break;
+      chunks += s.chunk_count;
+      ids.push(s.id);
+    }
+    return ids;
   }
   return [];
 }
