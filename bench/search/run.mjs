@@ -5,6 +5,7 @@
 //
 // Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200] [--uds3 path/to/uds3/dist/index.js]
 //   [--baseline path/to/other/uds3/dist/index.js] [--embedded-dir DIR] [--warmup 0]
+//   [--same-queries]
 //   [--embedded-vectors worker|main|both] [--embedded-metadata main|worker|both] [--platform path/to/other/platform/dist/index.js]
 // The corpus and the queries come from ./corpus.mjs (shared with segments.mjs).
 // Needs: local PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for `distributed`.
@@ -41,6 +42,8 @@ const { values: args } = parseArgs({
     // which thread runs the metadata PGlite: `main` (as the datasets service does), `worker`, or `both` (compared
     // in the same run; the worker's database is a copy of the loaded directory, made once)
     'embedded-metadata': { type: 'string', default: 'main' },
+    // every mode and build runs the same queries in turn (the earlier sessions' protocol; see runOne)
+    'same-queries': { type: 'boolean', default: false },
   },
 });
 const platform = await import(args.platform);
@@ -51,6 +54,7 @@ const N = Number(args.n);
 const QUERIES = Number(args.queries);
 const WARMUP = Number(args.warmup);
 const BATCH = Number(args.batch);
+const SAME_QUERIES = args['same-queries'];
 
 import { document, queries } from './corpus.mjs';
 import { fmt, mean, percentile } from './stats.mjs';
@@ -116,10 +120,18 @@ async function runOne(name, builds, loaded = false) {
   }
   const ingestSec = (performance.now() - t0) / 1000;
   if (loaded) chunks = (await uds3.statistics()).total_chunks ?? N;
-  const qs = queries(QUERIES);
+  const modeNames = ['hybrid', 'vector', 'keyword', 'graph'];
+  // Each mode (and build) gets queries of its own by default, all drawn from one distribution, so each measured
+  // search meets its query for the first time. With --same-queries every mode runs the same query in turn, as the
+  // earlier sessions did; the second run of a query then finds its pages and postings warm, which favoured vector
+  // search alone (after the hybrid of the same query in 3 of 4 rotations) over the hybrid (its vector part first in
+  // 3 of 4).
+  const slots = SAME_QUERIES ? 1 : builds.length * modeNames.length;
+  const qs = queries(QUERIES * slots);
   // further queries from the same distribution, not measured: `--warmup 500` shows the steady state, once the
   // keyword cache holds the common terms (the measured queries are the same either way)
   const warm = queries(WARMUP);
+  const first = SAME_QUERIES ? qs.slice(0, 10) : queries(10);
   const modes = {
     hybrid: ['vector', 'graph', 'keyword'],
     vector: ['vector'],
@@ -135,9 +147,9 @@ async function runOne(name, builds, loaded = false) {
     inHybrid: { vector: [], keyword: [], graph: [] },
   }));
   // warm-up
-  for (const b of builds) for (const q of qs.slice(0, 10)) for (const types of Object.values(modes)) await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
+  for (const b of builds) for (const q of first) for (const types of Object.values(modes)) await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
   for (const b of builds) for (const q of warm) await b.uds3.search({ query_text: q, top_k: 10 }, { log: false });
-  for (const [qi, q] of qs.entries()) {
+  for (let qi = 0; qi < QUERIES; qi++) {
     // the first build to run a query finds its pages colder: every build goes first equally often
     for (let j = 0; j < builds.length; j++) {
       const i = (qi + j) % builds.length;
@@ -146,6 +158,7 @@ async function runOne(name, builds, loaded = false) {
       // likewise every mode goes first equally often (the first finds the query's postings and pages cold)
       const order = Object.entries(modes);
       for (const [mode, types] of [...order.slice(qi % order.length), ...order.slice(0, qi % order.length)]) {
+        const q = qs[SAME_QUERIES ? qi : (qi * builds.length + i) * modeNames.length + modeNames.indexOf(mode)];
         const t = performance.now();
         const cpu = process.cpuUsage();
         const out = await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
@@ -239,7 +252,7 @@ for (const stores of args.stores.split(',')) {
   }
 }
 
-console.log(`\nN = ${N} documents, ${QUERIES} queries per mode, ${WARMUP} extra warm-up queries, top_k 10, hashing-embedder 384-d, ${new Date().toISOString()}\n`);
+console.log(`\nN = ${N} documents, ${QUERIES} queries per mode (${SAME_QUERIES ? "the same queries in every mode and build" : "queries of its own for each mode and build"}), ${WARMUP} extra warm-up queries, top_k 10, hashing-embedder 384-d, ${new Date().toISOString()}\n`);
 console.log('| stores | chunks | ingest chunks/s | hybrid p50/p95 ms | vector p50/p95 | keyword p50/p95 | graph p50/p95 | fusion step p50/p95 |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
