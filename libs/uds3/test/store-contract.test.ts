@@ -54,6 +54,14 @@ describe('embedded PGlite adapters', () => {
   describe('PgDocumentStore', () => documentStoreContract(() => new PgDocumentStore(db.dataSource)));
   describe('PgVectorStore (pgvector)', () => vectorStoreContract(() => vectors));
   describe('PgGraphStore', () => graphStoreContract(() => new PgGraphStore(db.dataSource)));
+  it('PgGraphStore refuses to search without the graph version row, naming the migration', async () => {
+    await db.dataSource.query(`DELETE FROM ds_graph_state`);
+    try {
+      await expect(new PgGraphStore(db.dataSource).expand(['cite:§ 35 BauGB'], 3, 10, 100)).rejects.toThrow(/ds_graph_state.*Uds3GraphVersion/);
+    } finally {
+      await db.dataSource.query(`INSERT INTO ds_graph_state (version) VALUES (1)`);
+    }
+  });
 });
 
 // UDS3_GRAPH_CACHE_MB=0: every search reads its chunk edges from the tables (the membership queries of both server

@@ -131,6 +131,8 @@ export class PgGraphStore implements GraphStore {
   /** The graph's version: a transaction that writes nodes or edges raises it (triggers, see migrations). */
   private async graphVersion(): Promise<string> {
     const [row] = await preparedQuery<{ version: string }>(this.db, `SELECT version::text AS version FROM ds_graph_state`, []);
+    // without its one row no write would raise the version, and kept walks would never be dropped
+    if (!row) throw new Error('ds_graph_state has no row: the UDS3 migration Uds3GraphVersion1764300000000 inserts it');
     return row.version;
   }
 
