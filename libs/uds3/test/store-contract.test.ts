@@ -54,6 +54,37 @@ describe('embedded PGlite adapters', () => {
   describe('PgDocumentStore', () => documentStoreContract(() => new PgDocumentStore(db.dataSource)));
   describe('PgVectorStore (pgvector)', () => vectorStoreContract(() => vectors));
   describe('PgGraphStore', () => graphStoreContract(() => new PgGraphStore(db.dataSource)));
+  it('PgGraphStore: a repeated walk reads only the graph version, until a write raises it', async () => {
+    const graph = new PgGraphStore(db.dataSource);
+    const pool = (db.dataSource.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
+    const read: string[] = [];
+    const query = pool.query;
+    pool.query = function (this: unknown, ...args: unknown[]) {
+      const [config] = args as [string | { text: string }];
+      read.push(typeof config === 'string' ? config : config.text);
+      return query.apply(this, args);
+    };
+    // the statements that go through TypeORM (chunk lists) take a pooled client, not pool.query
+    const dsQuery = db.dataSource.query;
+    db.dataSource.query = function (this: DataSource, text: string, ...rest: unknown[]) {
+      read.push(text);
+      return (dsQuery as (...a: unknown[]) => Promise<never>).call(this, text, ...rest);
+    } as DataSource['query'];
+    try {
+      const search = () => graph.expand(['cite:§ 35 BauGB', 'kw:nowhere'], 3, 10, 100);
+      const first = await search();
+      read.length = 0;
+      expect(await search()).toEqual(first);
+      expect(read).toEqual([expect.stringMatching(/FROM ds_graph_state/)]);
+      await graph.upsert([{ id: 'kw:elsewhere', kind: 'entity', label: 'elsewhere' }], []);
+      read.length = 0;
+      expect(await search()).toEqual(first);
+      expect(read.filter((t) => /FROM ds_graph_nodes/.test(t)).length).toBeGreaterThan(0);
+    } finally {
+      pool.query = query;
+      db.dataSource.query = dsQuery;
+    }
+  });
   it('PgGraphStore refuses to search without the graph version row, naming the migration', async () => {
     await db.dataSource.query(`DELETE FROM ds_graph_state`);
     try {
