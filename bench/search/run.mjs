@@ -5,7 +5,7 @@
 //
 // Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200] [--uds3 path/to/uds3/dist/index.js]
 //   [--baseline path/to/other/uds3/dist/index.js] [--embedded-dir DIR] [--warmup 0]
-//   [--same-queries]
+//   [--same-queries] [--distributed-keep NAME]
 //   [--embedded-vectors worker|main|both] [--embedded-metadata main|worker|both] [--platform path/to/other/platform/dist/index.js]
 // The corpus and the queries come from ./corpus.mjs (shared with segments.mjs).
 // Needs: local PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for `distributed`.
@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '../..');
@@ -42,6 +43,9 @@ const { values: args } = parseArgs({
     // which thread runs the metadata PGlite: `main` (as the datasets service does), `worker`, or `both` (compared
     // in the same run; the worker's database is a copy of the loaded directory, made once)
     'embedded-metadata': { type: 'string', default: 'main' },
+    // keep the distributed stores between runs: database clara_bench_keep_NAME and a Chroma directory in the temp
+    // directory; a database that already holds the N documents is queried without ingesting again
+    'distributed-keep': { type: 'string' },
     // every mode and build runs the same queries in turn (the earlier sessions' protocol; see runOne)
     'same-queries': { type: 'boolean', default: false },
   },
@@ -70,9 +74,9 @@ async function freePort() {
   });
 }
 
-async function startChroma() {
+async function startChroma(keepDir) {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-chroma-'));
+  const dir = keepDir ?? mkdtempSync(join(tmpdir(), 'bench-chroma-'));
   const child = spawn(join(root, 'node_modules/.bin/chroma'), ['run', '--path', dir, '--port', String(port), '--host', '127.0.0.1'], { detached: true, stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 120; i++) {
@@ -97,9 +101,24 @@ async function startChroma() {
       } catch {
         // already gone
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!keepDir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A database of the local server kept between runs (created when missing), for `--distributed-keep`. */
+async function keptDatabase(name) {
+  const admin = new pg.Client({ connectionString: testing.TEST_POSTGRES_URL });
+  await admin.connect();
+  try {
+    const found = await admin.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [name]);
+    if (!found.rowCount) await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(testing.TEST_POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: async () => {} };
 }
 
 /**
@@ -237,17 +256,19 @@ for (const stores of args.stores.split(',')) {
       if (!keep) for (const d of [dir, `${dir}.vectors`]) rmSync(d, { recursive: true, force: true });
     }
   } else if (stores === 'distributed') {
-    const pg = await testing.createTestDatabase('bench_search');
-    const chroma = await startChroma();
-    const db = await platform.acquireDataSource({ url: pg.url, migrations: uds3lib.UDS3_MIGRATIONS, poolMax: 8 });
+    const keep = args['distributed-keep'];
+    const database = keep ? await keptDatabase(`clara_bench_keep_${keep.replace(/\W/g, '_')}`) : await testing.createTestDatabase('bench_search');
+    const chroma = await startChroma(keep ? join(tmpdir(), `bench-chroma-keep-${keep.replace(/\W/g, '_')}`) : undefined);
+    const db = await platform.acquireDataSource({ url: database.url, migrations: uds3lib.UDS3_MIGRATIONS, poolMax: 8 });
+    const [{ n: present }] = await db.dataSource.query(`SELECT count(*)::int AS n FROM ds_documents`);
     const builds = await createBuilds({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'chroma', url: chroma.url, collection: 'bench' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
     try {
-      rows.push(...(await runOne('distributed (PostgreSQL 15 + Chroma)', builds)));
+      rows.push(...(await runOne('distributed (PostgreSQL 15 + Chroma)', builds, present >= N)));
     } finally {
       await closeBuilds(builds);
       await db.release();
       await chroma.stop();
-      await pg.drop();
+      await database.drop();
     }
   }
 }
