@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
+import { ChromaClient } from 'chromadb';
 import { ChromaVectorStore } from '../src/stores/chroma/chroma-vector-store.js';
 import { CouchDocumentStore } from '../src/stores/couch/couch-document-store.js';
 import { PgDocumentStore } from '../src/stores/postgres/pg-document-store.js';
@@ -129,6 +130,17 @@ describe('ChromaVectorStore on a local Chroma server', () => {
     server = await startChroma();
     store = new ChromaVectorStore({ url: server.url, collection: 'contract' });
   });
-  afterAll(async () => server?.stop());
+  afterAll(async () => {
+    await store?.close();
+    await server?.stop();
+  });
   vectorStoreContract(() => store);
+  it('a query against a collection the server no longer has fails with Chroma\'s status and answer', async () => {
+    const gone = new ChromaVectorStore({ url: server.url, collection: 'contract_gone' });
+    await gone.init(8);
+    const u = new URL(server.url);
+    await new ChromaClient({ host: u.hostname, port: Number(u.port) }).deleteCollection({ name: 'contract_gone_8' });
+    await expect(gone.query(new Float32Array(8).fill(0.5), 3, {})).rejects.toThrow(/^Chroma 4\d\d on \/api\/v2\/.*\/query: .+/);
+    await gone.close();
+  });
 });

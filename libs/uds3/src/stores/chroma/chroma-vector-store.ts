@@ -3,6 +3,8 @@
  * UDS3 always sends its own embeddings, so Chroma never tries to load (download) a default model.
  * Each record carries the filterable document fields as metadata, so filters run inside Chroma.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { ChromaClient, type Collection, type Where } from 'chromadb';
 import type { ScoredId, SearchFilter } from '../../model.js';
 import type { VectorRecord, VectorStore } from '../interfaces.js';
@@ -16,10 +18,16 @@ export class ChromaVectorStore implements VectorStore {
   readonly kind = 'chroma';
   private readonly client: ChromaClient;
   private collection!: Collection;
+  private readonly base: URL;
+  /** Kept-alive connections for the query request (see `query`). */
+  private readonly agent: http.Agent;
 
   constructor(private readonly options: ChromaOptions) {
     const u = new URL(options.url);
-    this.client = new ChromaClient({ host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 8000)), ssl: u.protocol === 'https:' });
+    const ssl = u.protocol === 'https:';
+    this.base = new URL(`${u.protocol}//${u.hostname}:${u.port || (ssl ? 443 : 8000)}`);
+    this.client = new ChromaClient({ host: u.hostname, port: Number(this.base.port), ssl });
+    this.agent = ssl ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
   async init(dimension: number): Promise<void> {
@@ -49,16 +57,52 @@ export class ChromaVectorStore implements VectorStore {
     }
   }
 
+  /**
+   * The same request as the client's `collection.query` (Chroma's v2 REST API), sent over a kept-alive node:http
+   * connection: the client's fetch cost this process 1.3–2.2 ms of CPU per query against 0.4–0.7 ms (5,000 vectors,
+   * same answers), and in a hybrid search that CPU is time the other signals wait for.
+   */
   async query(embedding: Float32Array, k: number, filter: SearchFilter): Promise<ScoredId[]> {
-    const result = await this.collection.query({
-      queryEmbeddings: [Array.from(embedding)],
-      nResults: k,
+    const { tenant, database, id } = this.collection;
+    const result = (await this.post(`/api/v2/tenants/${encodeURIComponent(tenant)}/databases/${encodeURIComponent(database)}/collections/${id}/query`, {
+      query_embeddings: [Array.from(embedding)],
+      n_results: k,
       where: chromaWhere(filter),
-      include: ['distances'] as never,
-    });
-    const ids = result.ids[0] ?? [];
+      include: ['distances'],
+    })) as { ids?: string[][]; distances?: (number | null)[][] };
+    const ids = result.ids?.[0] ?? [];
     const distances = result.distances?.[0] ?? [];
-    return ids.map((id, i) => ({ chunk_id: id, score: 1 - (distances[i] ?? 1) }));
+    return ids.map((chunkId, i) => ({ chunk_id: chunkId, score: 1 - (distances[i] ?? 1) }));
+  }
+
+  private post(path: string, body: unknown): Promise<unknown> {
+    const payload = JSON.stringify(body);
+    const request = this.base.protocol === 'https:' ? https.request : http.request;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        new URL(path, this.base),
+        { method: 'POST', agent: this.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (part: Buffer) => parts.push(part));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(parts).toString('utf8');
+            if ((res.statusCode ?? 500) >= 300) {
+              reject(new Error(`Chroma ${res.statusCode} on ${path}: ${text.slice(0, 500)}`));
+              return;
+            }
+            try {
+              resolve(JSON.parse(text));
+            } catch (err) {
+              reject(new Error(`Chroma answered ${path} with something that is not JSON: ${(err as Error).message}`));
+            }
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
   }
 
   async deleteByDocuments(documentIds: string[]): Promise<void> {
@@ -69,7 +113,9 @@ export class ChromaVectorStore implements VectorStore {
     return this.collection.count();
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
 }
 
 export function chromaWhere(filter: SearchFilter): Where | undefined {
