@@ -25,8 +25,10 @@ export class ChromaVectorStore implements VectorStore {
   constructor(private readonly options: ChromaOptions) {
     const u = new URL(options.url);
     const ssl = u.protocol === 'https:';
-    this.base = new URL(`${u.protocol}//${u.hostname}:${u.port || (ssl ? 443 : 8000)}`);
-    this.client = new ChromaClient({ host: u.hostname, port: Number(this.base.port), ssl });
+    const port = Number(u.port || (ssl ? 443 : 8000));
+    // (a URL drops its scheme's default port: base.port of https://host:443 is '', so the number is kept apart)
+    this.base = new URL(`${u.protocol}//${u.hostname}:${port}`);
+    this.client = new ChromaClient({ host: u.hostname, port, ssl });
     this.agent = ssl ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
