@@ -21,12 +21,8 @@ export interface ProtocolExecutor {
 /** PostgreSQL's SSLRequest code: answered 'N' (no TLS in memory). */
 const SSL_REQUEST = 80877103;
 
-let connectionIds = 0;
-
 /** Ids of in-process connections, distinct from each other within the process. */
-export function nextConnectionId(): number {
-  return ++connectionIds;
-}
+let connectionIds = 0;
 
 /**
  * The socket-like Duplex `pg` expects (connect, setNoDelay, setKeepAlive, ref, unref, write, end, destroy and the
@@ -34,7 +30,7 @@ export function nextConnectionId(): number {
  * executed in order, one run at a time, and the answer is pushed as received data.
  */
 export class InProcessConnection extends Duplex {
-  readonly id = nextConnectionId();
+  readonly id = ++connectionIds;
   private pending: Buffer = Buffer.alloc(0);
   /** The first message (startup or SSLRequest) has no type byte. */
   private started = false;

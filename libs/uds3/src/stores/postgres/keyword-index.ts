@@ -327,7 +327,6 @@ export class ScoreAccumulator {
     return this.takeOnly(this.touched.slice(0, this.count));
   }
 
-
   private grow(no: number): void {
     let size = this.scores.length;
     while (size <= no) size *= 2;
@@ -615,15 +614,17 @@ export const MAX_MERGED_CHUNKS = 20_000;
  * 100,000 chunks in 1,000-chunk segments, that read took 1.4 ms per query (one random heap page per row) against
  * 0.5 ms from one segment. As in Lucene's tiered merging, segments below {@link MERGE_BELOW_CHUNKS} are grouped by
  * order of magnitude, and once the smallest such tier holds {@link MERGE_FACTOR} of them, its smallest segments are
- * merged into one of at most {@link MAX_MERGED_CHUNKS} chunks (MERGE_FACTOR of them when they fit). A chunk is rewritten about once per tier it passes
- * through, and at most MERGE_FACTOR − 1 segments per tier wait.
+ * merged into one of at most {@link MAX_MERGED_CHUNKS} chunks (MERGE_FACTOR of them when they fit). A chunk is
+ * rewritten about once per tier it passes through, and at most MERGE_FACTOR − 1 segments per tier wait.
  */
 export function segmentsToMerge(segments: { id: string; chunk_count: number }[]): string[] {
   const tiers = new Map<number, { id: string; chunk_count: number }[]>();
   for (const s of segments) {
     if (s.chunk_count >= MERGE_BELOW_CHUNKS) continue;
     const tier = Math.floor(Math.log10(Math.max(1, s.chunk_count)));
-    tiers.set(tier, [...(tiers.get(tier) ?? []), s]);
+    const members = tiers.get(tier);
+    if (members) members.push(s);
+    else tiers.set(tier, [s]);
   }
   for (const tier of [...tiers.keys()].sort((a, b) => a - b)) {
     const members = tiers.get(tier)!;
