@@ -139,7 +139,13 @@ async function runOne(name, builds, loaded = false) {
   }
   const ingestSec = (performance.now() - t0) / 1000;
   if (loaded) chunks = (await uds3.statistics()).total_chunks ?? N;
-  const modeNames = ['hybrid', 'vector', 'keyword', 'graph'];
+  const modes = {
+    hybrid: ['vector', 'graph', 'keyword'],
+    vector: ['vector'],
+    keyword: ['keyword'],
+    graph: ['graph'],
+  };
+  const modeNames = Object.keys(modes);
   // Each mode (and build) gets queries of its own by default, all drawn from one distribution, so each measured
   // search meets its query for the first time. With --same-queries every mode runs the same query in turn, as the
   // earlier sessions did; the second run of a query then finds its pages and postings warm, which favoured vector
@@ -151,12 +157,6 @@ async function runOne(name, builds, loaded = false) {
   // keyword cache holds the common terms (the measured queries are the same either way)
   const warm = queries(WARMUP);
   const first = SAME_QUERIES ? qs.slice(0, 10) : queries(10);
-  const modes = {
-    hybrid: ['vector', 'graph', 'keyword'],
-    vector: ['vector'],
-    keyword: ['keyword'],
-    graph: ['graph'],
-  };
   const runs = builds.map(() => ({
     lat: Object.fromEntries(Object.keys(modes).map((m) => [m, []])),
     // CPU time of this process (every thread: the main one and the embedded engines' workers) per search
@@ -256,9 +256,9 @@ for (const stores of args.stores.split(',')) {
       if (!keep) for (const d of [dir, `${dir}.vectors`]) rmSync(d, { recursive: true, force: true });
     }
   } else if (stores === 'distributed') {
-    const keep = args['distributed-keep'];
-    const database = keep ? await keptDatabase(`clara_bench_keep_${keep.replace(/\W/g, '_')}`) : await testing.createTestDatabase('bench_search');
-    const chroma = await startChroma(keep ? join(tmpdir(), `bench-chroma-keep-${keep.replace(/\W/g, '_')}`) : undefined);
+    const keep = args['distributed-keep']?.replace(/\W/g, '_');
+    const database = keep ? await keptDatabase(`clara_bench_keep_${keep}`) : await testing.createTestDatabase('bench_search');
+    const chroma = await startChroma(keep ? join(tmpdir(), `bench-chroma-keep-${keep}`) : undefined);
     const db = await platform.acquireDataSource({ url: database.url, migrations: uds3lib.UDS3_MIGRATIONS, poolMax: 8 });
     const [{ n: present }] = await db.dataSource.query(`SELECT count(*)::int AS n FROM ds_documents`);
     const builds = await createBuilds({ dataSource: db.dataSource, documents: { kind: 'postgres' }, vectors: { kind: 'chroma', url: chroma.url, collection: 'bench' }, graph: { kind: 'postgres' }, embedder: { kind: 'hashing', dimension: 384 }, options });
