@@ -58,29 +58,35 @@ describe('embedded PGlite adapters', () => {
   it('PgGraphStore: a repeated walk reads only the graph version, until a write raises it', async () => {
     const graph = new PgGraphStore(db.dataSource);
     const pool = (db.dataSource.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
-    const read: string[] = [];
+    const read: { text: string; values: unknown[] }[] = [];
     const query = pool.query;
     pool.query = function (this: unknown, ...args: unknown[]) {
-      const [config] = args as [string | { text: string }];
-      read.push(typeof config === 'string' ? config : config.text);
+      const [config] = args as [string | { text: string; values: unknown[] }];
+      read.push(typeof config === 'string' ? { text: config, values: [] } : { text: config.text, values: config.values });
       return query.apply(this, args);
     };
     // the statements that go through TypeORM (chunk lists) take a pooled client, not pool.query
     const dsQuery = db.dataSource.query;
     db.dataSource.query = function (this: DataSource, text: string, ...rest: unknown[]) {
-      read.push(text);
+      read.push({ text, values: rest[0] as unknown[] });
       return (dsQuery as (...a: unknown[]) => Promise<never>).call(this, text, ...rest);
     } as DataSource['query'];
+    const seeds = ['cite:§ 35 BauGB', 'kw:nowhere'];
     try {
-      const search = () => graph.expand(['cite:§ 35 BauGB', 'kw:nowhere'], 3, 10, 100);
+      const search = () => graph.expand(seeds, 3, 10, 100);
       const first = await search();
+      // a new walk: the version, both seeds, their first step and their chunk lists in one statement
+      expect(read[0].text).toMatch(/ds_graph_first_step/);
+      expect(read[0].values).toEqual([seeds, seeds, 100, seeds]);
       read.length = 0;
       expect(await search()).toEqual(first);
-      expect(read).toEqual([expect.stringMatching(/FROM ds_graph_state/)]);
+      // the same walk again: the version alone (the statement asks for no seeds, steps or lists)
+      expect(read).toEqual([{ text: expect.stringMatching(/ds_graph_first_step/), values: [[], [], 100, []] }]);
       await graph.upsert([{ id: 'kw:elsewhere', kind: 'entity', label: 'elsewhere' }], []);
       read.length = 0;
       expect(await search()).toEqual(first);
-      expect(read.filter((t) => /FROM ds_graph_nodes/.test(t)).length).toBeGreaterThan(0);
+      // the version moved on: the kept walk is dropped and the seeds are read again
+      expect(read.slice(1).filter((r) => /FROM ds_graph_nodes/.test(r.text)).length).toBeGreaterThan(0);
     } finally {
       pool.query = query;
       db.dataSource.query = dsQuery;

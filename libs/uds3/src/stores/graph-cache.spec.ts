@@ -15,6 +15,12 @@ describe('ChunkListCache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('names the nodes it keeps no list of, whatever the version', () => {
+    const cache = new ChunkListCache(10_000);
+    cache.put('cite:a', '7', ['chunk:x']);
+    expect(cache.uncached(['cite:a', 'cite:b'])).toEqual(['cite:b']);
+  });
+
   it('stays within its budget, dropping the least recently used list first', () => {
     // three lists over the same ten chunks: the names are stored once, each list costs about 100 bytes more
     const cache = new ChunkListCache(1_100);
@@ -80,6 +86,23 @@ describe('EntityWalkCache', () => {
     // only what is not cached yet is read
     expect(await cache.walk('5', 500).seeds(['b', 'a'], g.seeds)).toEqual([g.rows.a, g.rows.b]);
     expect(g.asked.at(-1)).toEqual(['seeds', 'b']);
+  });
+
+  it('names what a walk would read, as the cache stands: seeds not kept, and neighbours of seeds that may be walkable', async () => {
+    const g = graph();
+    const cache = new EntityWalkCache(100_000);
+    expect(cache.uncached(['a', 'kw:absent'], 500, 'seeds')).toEqual(['a', 'kw:absent']);
+    const walk = cache.walk('5', 500);
+    await walk.seeds(['a', 'kw:absent'], g.seeds);
+    expect(cache.uncached(['a', 'kw:absent', 'b'], 500, 'seeds')).toEqual(['b']);
+    // kw:absent is known to be no walkable seed: nothing to walk from it
+    expect(cache.mayWalk(['a', 'kw:absent', 'b'], 500)).toEqual(['a', 'b']);
+    expect(cache.uncached(['a', 'kw:absent', 'b'], 500, 'neighbours')).toEqual(['a', 'b']);
+    await walk.neighbours(['a'], g.neighbours);
+    expect(cache.uncached(['a', 'kw:absent', 'b'], 500, 'neighbours')).toEqual(['b']);
+    // kept for another hub threshold, nothing counts
+    expect(cache.uncached(['a', 'kw:absent'], 2, 'seeds')).toEqual(['a', 'kw:absent']);
+    expect(cache.mayWalk(['a', 'kw:absent'], 2)).toEqual(['a', 'kw:absent']);
   });
 
   it('drops everything at a newer version or another hub threshold', async () => {

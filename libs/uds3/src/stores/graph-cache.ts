@@ -48,6 +48,11 @@ export class ChunkListCache {
     return this.listBytes + this.internerBytes;
   }
 
+  /** Of `nodes`, those with no list kept (of any version): a store can read their lists ahead. */
+  uncached(nodes: string[]): string[] {
+    return nodes.filter((n) => !this.lists.has(n));
+  }
+
   /** The list of `node` at that version; `undefined` when not cached (a list of another version is dropped). */
   get(node: string, version: string): CachedChunkList | undefined {
     const entry = this.lists.get(node);
@@ -203,6 +208,26 @@ export class EntityWalkCache {
 
   get usedBytes(): number {
     return this.bytes;
+  }
+
+  /**
+   * Of `ids`, those without a seed row (`seeds`) or a neighbour list (`neighbours`) kept for `maxFanout`, as the
+   * cache stands: what a walk will read unless the graph's version has moved on. A store can read these in the
+   * same statement as the version. Leaves the use order as it is.
+   */
+  uncached(ids: string[], maxFanout: number, what: 'seeds' | 'neighbours'): string[] {
+    if (this.key?.maxFanout !== maxFanout) return ids;
+    if (what === 'seeds') return ids.filter((id) => !this.entries.has(`s${id}`));
+    return this.mayWalk(ids, maxFanout).filter((id) => !this.entries.has(`n${id}`));
+  }
+
+  /** Of `ids`, those not known (as the cache stands) to be no walkable seed: a walk may start from these. */
+  mayWalk(ids: string[], maxFanout: number): string[] {
+    if (this.key?.maxFanout !== maxFanout) return ids;
+    return ids.filter((id) => {
+      const seed = this.entries.get(`s${id}`);
+      return !(seed?.kind === 'seed' && seed.row === null);
+    });
   }
 
   /**

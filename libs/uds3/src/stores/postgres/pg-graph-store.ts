@@ -80,23 +80,34 @@ export class PgGraphStore implements GraphStore {
     if (!seedIds.length) return [];
     // each walked node's row version, for the chunk-list cache (any change to a node's edges rewrites its row)
     const walked: WalkedNodes = new Map();
-    // read before anything else: what the walk reads next is at least this new (see EntityWalkCache)
-    const walk = this.walks?.walk(await this.graphVersion(), maxFanout);
-    const readSeeds = (ids: string[]): Promise<EntityRow[]> =>
+    const unique = [...new Set(seedIds)];
+    // The graph's version comes first (what the walk reads later is at least this new; see EntityWalkCache), in one
+    // statement with the seeds and first steps the cache lacks as it stands, so a walk from new query words takes one
+    // round trip less, twice. A newer version empties the cache; what that statement did not read is read after.
+    const first = await this.versionAndFirstStep(
+      this.walks ? this.walks.uncached(unique, maxFanout, 'seeds') : unique,
+      hops > 1 ? (this.walks ? this.walks.uncached(unique, maxFanout, 'neighbours') : unique) : [],
+      this.cache?.uncached(this.walks ? this.walks.mayWalk(unique, maxFanout) : unique) ?? [],
+      maxFanout,
+    );
+    const walk = this.walks?.walk(first.version, maxFanout);
+    const readSeedRows = (ids: string[]): Promise<EntityRow[]> =>
       preparedQuery(
         this.db,
         `SELECT id, degree, xmin::text AS version FROM ds_graph_nodes
          WHERE id = ANY($1::text[]) AND degree <= $2 AND id NOT LIKE '${CHUNK}%'`,
         [ids, maxFanout],
       );
-    const readNeighbours = (nodes: string[]): Promise<NeighbourRow[]> =>
+    const readNeighbourRows = (nodes: string[]): Promise<NeighbourRow[]> =>
       preparedQuery(
         this.db,
         `SELECT e.src, e.dst, n.degree, n.xmin::text AS version FROM ds_graph_edges e JOIN ds_graph_nodes n ON n.id = e.dst
          WHERE e.src = ANY($1::text[]) AND e.dst NOT LIKE '${CHUNK}%' AND n.degree <= $2`,
         [nodes, maxFanout],
       );
-    const unique = [...new Set(seedIds)];
+    const readSeeds = (ids: string[]) => first.seeds.answer(ids, readSeedRows, (r) => r.id);
+    // a node is walked only if it is walkable, and then the first statement read all of its walkable neighbours
+    const readNeighbours = (nodes: string[]) => first.neighbours.answer(nodes, readNeighbourRows, (r) => r.src);
     // seed order fixes the order scores are summed in: the same with and without the cache
     const seeds = (walk ? await walk.seeds(unique, readSeeds) : await readSeeds(unique)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     for (const s of seeds) walked.set(s.id, s);
@@ -128,12 +139,36 @@ export class PgGraphStore implements GraphStore {
     return proximityTopK(seeds, hops, limit, this.cache ? cachedGraphLinks(links, this, this.cache, walked) : links);
   }
 
-  /** The graph's version: a transaction that writes nodes or edges raises it (triggers, see migrations). */
-  private async graphVersion(): Promise<string> {
-    const [row] = await preparedQuery<{ version: string }>(this.db, `SELECT version::text AS version FROM ds_graph_state`, []);
+  /**
+   * In one snapshot: the graph's version (a transaction that writes nodes or edges raises it; triggers, see
+   * migrations), the walkable rows among `seeds`, the walkable neighbours of the walkable nodes among `outOf`, and
+   * the chunk lists of the walkable nodes among `listsOf`, which go into the chunk-list cache.
+   */
+  private async versionAndFirstStep(seeds: string[], outOf: string[], listsOf: string[], maxFanout: number) {
+    // ds_graph_first_step: see its migration (Uds3GraphFirstStep1764400000000) for why it is a function
+    const rows = await preparedQuery<{ kind: 'v' | 's' | 'n' | 'c'; src: string; dst: string | null; degree: number | null; version: string | null }>(
+      this.db,
+      `SELECT kind, src, dst, degree, version FROM ds_graph_first_step($1::text[], $2::text[], $3::int, $4::text[])`,
+      [seeds, outOf, maxFanout, listsOf],
+    );
+    const version = rows.find((r) => r.kind === 'v')?.src;
     // without its one row no write would raise the version, and kept walks would never be dropped
-    if (!row) throw new Error('ds_graph_state has no row: the UDS3 migration Uds3GraphVersion1764300000000 inserts it');
-    return row.version;
+    if (version === undefined) throw new Error('ds_graph_state has no row: the UDS3 migration Uds3GraphVersion1764300000000 inserts it');
+    const seedRows: EntityRow[] = [];
+    const neighbourRows: NeighbourRow[] = [];
+    const lists = new Map<string, { version: string; chunks: string[] }>();
+    for (const r of rows) {
+      if (r.kind === 's') seedRows.push({ id: r.src, degree: r.degree!, version: r.version! });
+      else if (r.kind === 'n') neighbourRows.push({ src: r.src, dst: r.dst!, degree: r.degree!, version: r.version! });
+      else if (r.kind === 'c') {
+        let list = lists.get(r.src);
+        if (!list) lists.set(r.src, (list = { version: r.version!, chunks: [] }));
+        if (r.dst !== null) list.chunks.push(r.dst);
+      }
+    }
+    // tagged with the node's version like any other list: the walk uses one only while the node is unchanged
+    for (const [node, { version, chunks }] of lists) this.cache!.put(node, version, chunks);
+    return { version, seeds: new ReadAhead(seeds, seedRows), neighbours: new ReadAhead(outOf, neighbourRows) };
   }
 
   /** Each node's chunk end points with the node row's version, read in one statement (see ChunkListLoader). */
@@ -178,4 +213,24 @@ export class PgGraphStore implements GraphStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Rows read ahead for some ids: a question about those ids is answered from them, only the other ids are read. */
+class ReadAhead<T> {
+  private readonly asked: Set<string>;
+
+  constructor(
+    asked: string[],
+    private readonly rows: T[],
+  ) {
+    this.asked = new Set(asked);
+  }
+
+  async answer(ids: string[], read: (rest: string[]) => Promise<T[]>, idOf: (row: T) => string): Promise<T[]> {
+    const known = new Set(ids.filter((id) => this.asked.has(id)));
+    const rest = ids.filter((id) => !known.has(id));
+    const out = known.size ? this.rows.filter((r) => known.has(idOf(r))) : [];
+    if (rest.length) out.push(...(await read(rest)));
+    return out;
+  }
 }
