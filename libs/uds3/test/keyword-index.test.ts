@@ -11,7 +11,7 @@ import type { DataSource } from 'typeorm';
 import type { ScoredId, SearchFilter, StoredDocument } from '../src/model.js';
 import { Uds3Initial1764130000000, UDS3_MIGRATIONS } from '../src/stores/postgres/migrations.js';
 import { mergeSmallSegments } from '../src/stores/postgres/keyword-index.js';
-import { DEFAULT_TS_CONFIGS, PgMetadataStore, type DocumentBatchEntry } from '../src/stores/postgres/pg-metadata-store.js';
+import { DEFAULT_POSTINGS_CACHE_BYTES, DEFAULT_TS_CONFIGS, PgMetadataStore, type DocumentBatchEntry } from '../src/stores/postgres/pg-metadata-store.js';
 import { embeddedPostgres, localPostgres } from '../src/testing.js';
 
 // ---- a seeded corpus: German, English and unknown-language documents over a small Zipf-ish vocabulary --------
@@ -125,6 +125,12 @@ async function ingest(store: PgMetadataStore, entries: DocumentBatchEntry[]) {
   await store.transaction((em) => store.writeDocuments(em, entries));
 }
 
+/**
+ * Postings of at most this many chunks are read with each search, longer ones cached: low here, so that these small
+ * segments (about 100 chunks) have both. The store that starts on a loaded index keeps the default (all short).
+ */
+const SHORT = 8;
+
 function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close(): Promise<void> }>) {
   let db: { dataSource: DataSource; close(): Promise<void> };
   let store: PgMetadataStore;
@@ -142,7 +148,7 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
 
   beforeAll(async () => {
     db = await open();
-    store = new PgMetadataStore(db.dataSource);
+    store = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, DEFAULT_POSTINGS_CACHE_BYTES, SHORT);
     // 300 documents in 6 ingest batches = 6 segments
     for (let b = 0; b < 6; b++) await ingest(store, Array.from({ length: 50 }, (_, i) => gen.doc(`d${b * 50 + i}`)));
   }, 120_000);
@@ -192,12 +198,12 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
 
   it('never serves cached postings that another store instance has since rewritten, and stays exact with a tiny cache', async () => {
     await compare({}, 10); // this store's cache now holds the query terms' postings
-    const other = new PgMetadataStore(db.dataSource); // e.g. a second datasets replica with its own cache
+    const other = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, DEFAULT_POSTINGS_CACHE_BYTES, SHORT); // e.g. a second datasets replica with its own cache
     expect(await other.deleteDocuments(['d5', 'd61', 'd150'])).toBe(3);
     await ingest(other, [gen.doc('d7'), gen.doc('d301')]); // d7 replaced: its segment is rebuilt
     await compare({}, 10);
     await compare({ domain: ['umwelt'] }, 15);
-    const tiny = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, 4096); // evicts on nearly every read
+    const tiny = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, 4096, SHORT); // evicts on nearly every read
     for (const q of queries) expectSameTopK(await tiny.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
   });
 

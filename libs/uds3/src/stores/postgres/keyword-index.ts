@@ -13,6 +13,11 @@ export const BM25_K1 = 1.2;
 export const BM25_B = 0.75;
 /** Bytes per posting: int4 chunk no + float4 impact. */
 export const POSTING_BYTES = 8;
+/**
+ * Postings of at most this many chunks are read with every search that needs them, in its first statement, instead
+ * of being cached: 1,920 bytes, which stays in the row itself (PostgreSQL moves a row's values out beyond about 2 kB).
+ */
+export const SHORT_POSTINGS = 240;
 
 /** BM25 idf (the non-negative Lucene form): ln(1 + (N − df + 0.5) / (df + 0.5)). */
 export function bm25Idf(n: number, df: number): number {

@@ -4,7 +4,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Chunk, IndexedChunk, ScoredId, SearchFilter, StoredDocument } from '../../model.js';
-import { buildKeywordSegments, ChunkIdsByNo, decodePostings, mergeSmallSegments, PostingsCache, rankQuery, ScoreAccumulator, type PostingsRow } from './keyword-index.js';
+import { buildKeywordSegments, ChunkIdsByNo, decodePostings, mergeSmallSegments, PostingsCache, rankQuery, ScoreAccumulator, SHORT_POSTINGS, type PostingsRow } from './keyword-index.js';
 import { filterConditions, preparedQuery, tsConfigFor, where } from './sql.js';
 
 export interface DocumentBatchEntry {
@@ -67,11 +67,16 @@ export class PgMetadataStore {
   /** Ids of ranked chunks by number, for searches without a filter (none when the keyword cache is off). */
   private readonly chunkIds: ChunkIdsByNo | undefined;
 
-  /** `keywordCacheBytes`: 7/8 for decoded postings, 1/8 for chunk ids by number (about 80 bytes an id). */
+  /**
+   * `keywordCacheBytes`: 7/8 for decoded postings, 1/8 for chunk ids by number (about 80 bytes an id).
+   * `shortPostings`: postings of at most this many chunks are read by every search that needs them, never cached
+   * (see SHORT_POSTINGS; tests lower it so that small corpora have cached postings too).
+   */
   constructor(
     private readonly db: DataSource,
     private readonly tsConfigs: Record<string, string> = DEFAULT_TS_CONFIGS,
     keywordCacheBytes = DEFAULT_POSTINGS_CACHE_BYTES,
+    private readonly shortPostings = SHORT_POSTINGS,
   ) {
     this.postingsCache = new PostingsCache(keywordCacheBytes - keywordCacheBytes / 8);
     this.chunkIds = keywordCacheBytes > 0 ? new ChunkIdsByNo(Math.floor(keywordCacheBytes / 8 / 80)) : undefined;
@@ -213,60 +218,70 @@ export class PgMetadataStore {
   /**
    * Keyword search, BM25 over the keyword index (keyword-index.ts), exact top k. The query's lexemes come from
    * every configured text-search config plus 'simple' (any of them may match: the query's language is unknown).
-   * One round trip reads the lexemes and lists the segments with their versions and the index size; a second
-   * reads the postings the cache lacks or holds for an older version of their segment; scores are summed here;
-   * then the best chunks are resolved to ids through the filter in growing batches until k pass (deleted or
-   * filtered chunks are skipped; without a filter, from memory where known).
+   * One round trip reads the lexemes, lists the segments with their versions and the index size, and reads the
+   * postings rows of the lexemes: short postings whole (a rare word's, read every time: cheaper than a second round
+   * trip), long ones only as their size. A second round trip reads the long postings the cache lacks or holds for
+   * an older version of their segment (common words, rarely). Scores are summed here; then the best chunks are
+   * resolved to ids through the filter in growing batches until k pass (deleted or filtered chunks are skipped;
+   * without a filter, from memory where known).
    */
   async keywordSearch(queryText: string, k: number, filter: SearchFilter): Promise<ScoredId[]> {
     const configs = [...new Set([...Object.values(this.tsConfigs), 'simple'])];
-    // the query's lexemes, and every segment with its version and the index size, from one snapshot
-    const [head]: { terms: string[]; segments: string[]; versions: string[]; n: string }[] = await preparedQuery(
+    // all from one snapshot: the postings rows belong to exactly the segments (and versions) listed
+    const read: {
+      terms: string[] | null;
+      segments: string[] | null;
+      versions: string[] | null;
+      n: string | null;
+      term: string | null;
+      segment: string | null;
+      postings: Uint8Array | null;
+    }[] = await preparedQuery(
       this.db,
-      `SELECT t.terms, s.segments, s.versions, s.n
-       FROM (SELECT coalesce(array_agg(DISTINCT x.lexeme), '{}') AS terms
-             FROM unnest($2::regconfig[]) AS cfg(c), unnest(to_tsvector(cfg.c, $1)) x) t,
-            (SELECT coalesce(array_agg(id::text), '{}') AS segments, coalesce(array_agg(xmin::text), '{}') AS versions,
-               coalesce(sum(chunk_count), 0)::text AS n
-             FROM ds_kw_segments) s`,
-      [queryText, configs],
+      `WITH q AS (SELECT coalesce(array_agg(DISTINCT x.lexeme), '{}') AS terms
+                  FROM unnest($2::regconfig[]) AS cfg(c), unnest(to_tsvector(cfg.c, $1)) x)
+       SELECT q.terms, s.segments, s.versions, s.n, NULL::text AS term, NULL::text AS segment, NULL::bytea AS postings
+       FROM q, (SELECT coalesce(array_agg(id::text), '{}') AS segments, coalesce(array_agg(xmin::text), '{}') AS versions,
+                  coalesce(sum(chunk_count), 0)::text AS n
+                FROM ds_kw_segments) s
+       UNION ALL
+       SELECT NULL, NULL, NULL, NULL, p.term, p.segment::text, CASE WHEN p.df <= $3 THEN p.postings END
+       FROM q, ds_kw_postings p WHERE p.term = ANY(q.terms)`,
+      [queryText, configs, this.shortPostings],
     );
-    if (!head.terms.length || !head.segments.length || k <= 0) return [];
+    const head = read.find((r) => r.terms !== null)!;
+    if (!head.terms!.length || !head.segments!.length || k <= 0) return [];
+    const versionOf = new Map(head.segments!.map((segment, i) => [segment, head.versions![i]]));
     const rows: PostingsRow[] = [];
     const missing: { term: string; segment: string; version: string }[] = [];
-    // A term cached in none of the listed segments (a query word not seen before; rare words are most of those) is
-    // read by its term alone, one index range over the few segments that have it, instead of one probe per segment.
-    const whole: string[] = [];
-    const pairs: typeof missing = [];
-    for (const term of head.terms) {
-      const termMissing: typeof missing = [];
-      head.segments.forEach((segment, i) => {
-        const version = head.versions[i];
-        const postings = this.postingsCache.get(term, segment, version);
-        if (postings === undefined) termMissing.push({ term, segment, version });
-        else if (postings) rows.push({ term, df: postings.nos.length, postings });
-      });
-      missing.push(...termMissing);
-      if (termMissing.length === head.segments.length) whole.push(term);
-      else pairs.push(...termMissing);
+    for (const r of read) {
+      if (r.term === null) continue;
+      if (r.postings) {
+        const postings = decodePostings(r.postings);
+        rows.push({ term: r.term, df: postings.nos.length, postings });
+        continue;
+      }
+      const version = versionOf.get(r.segment!)!;
+      const postings = this.postingsCache.get(r.term, r.segment!, version);
+      if (postings) rows.push({ term: r.term, df: postings.nos.length, postings });
+      else missing.push({ term: r.term, segment: r.segment!, version });
     }
     if (missing.length) {
-      // a segment rebuilt since the listing is cached under the listed version, which is never listed again; rows of
-      // segments that were not listed (created since) are ignored
-      const read: { term: string; segment: string; postings: Uint8Array }[] = await preparedQuery(
+      // a segment rebuilt since the listing is cached under the listed version, which is never listed again
+      const long: { term: string; segment: string; postings: Uint8Array }[] = await preparedQuery(
         this.db,
-        `SELECT p.term, p.segment::text, p.postings FROM ds_kw_postings p WHERE p.term = ANY($3::text[])
-         UNION ALL
-         SELECT p.term, p.segment::text, p.postings
+        `SELECT p.term, p.segment::text, p.postings
          FROM ds_kw_postings p JOIN unnest($1::text[], $2::bigint[]) AS m(term, segment) ON p.term = m.term AND p.segment = m.segment`,
-        [pairs.map((m) => m.term), pairs.map((m) => m.segment), whole],
+        [missing.map((m) => m.term), missing.map((m) => m.segment)],
       );
-      const found = new Map(read.map((r) => [`${r.segment}\u0000${r.term}`, r.postings]));
+      const found = new Map(long.map((r) => [`${r.segment}\u0000${r.term}`, r.postings]));
       for (const m of missing) {
         const packed = found.get(`${m.segment}\u0000${m.term}`);
-        const postings = packed ? decodePostings(packed) : null;
+        // gone only if the segment was rebuilt meanwhile; then the listed version is never listed again either
+        if (!packed) continue;
+        const postings = decodePostings(packed);
         this.postingsCache.put(m.term, m.segment, m.version, postings);
-        if (postings) rows.push({ term: m.term, df: postings.nos.length, postings });
+        rows.push({ term: m.term, df: postings.nos.length, postings });
       }
     }
     if (!rows.length) return [];
@@ -274,7 +289,7 @@ export class PgMetadataStore {
     const conditions = filterConditions(filter, params);
     // a filter may reject most chunks: ask for more at once then, and four times more each round
     let batch = conditions.length ? 4 * k : k + 8;
-    const ranking = rankQuery(this.accumulator, rows, Number(head.n), batch);
+    const ranking = rankQuery(this.accumulator, rows, Number(head.n!), batch);
     const from = conditions.length ? `ds_chunks c JOIN ds_documents d ON d.id = c.document_id` : `ds_chunks c`;
     params.push(null);
     const noParam = `$${params.length}`;
