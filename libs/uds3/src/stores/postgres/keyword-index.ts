@@ -229,10 +229,15 @@ export class ScoreAccumulator {
 
   /** The m-th best score so far (m ≤ size), by a bounded min-heap over the scored chunks. */
   mthBest(m: number): number {
+    return this.mthBestAmong(this.touched.subarray(0, this.count), m);
+  }
+
+  /** The m-th best score among the given scored chunks (m ≤ their number), by a bounded min-heap. */
+  mthBestAmong(chunks: Int32Array, m: number): number {
     const heap = new Float64Array(m);
     let size = 0;
-    for (let i = 0; i < this.count; i++) {
-      const score = this.scores[this.touched[i]];
+    for (let i = 0; i < chunks.length; i++) {
+      const score = this.scores[chunks[i]];
       if (size < m) {
         let c = size++;
         heap[c] = score;
@@ -499,10 +504,20 @@ export function rankQuery(acc: ScoreAccumulator, rows: PostingsRow[], n: number,
       const left = boundFrom[j] * (1 + 1e-9);
       if (threshold > left) {
         // chunks that can still reach the threshold: their score so far plus everything the terms left can add
-        const open = acc.above(threshold - left);
-        for (let i = j; i < terms.length; i++) for (const l of terms[i].lists) acc.addTo(open, l, terms[i].idf);
-        // every other chunk scores below the threshold; these are exact
-        const sure = open.filter((no) => acc.scoreOf(no) >= threshold);
+        let open = acc.above(threshold - left);
+        let floor = threshold;
+        for (let i = j; i < terms.length; i++) {
+          for (const l of terms[i].lists) acc.addTo(open, l, terms[i].idf);
+          if (i + 1 === terms.length) break;
+          // Scores grew and less is left to add: the m-th best open chunk so far is a floor no final first-batch
+          // score is below (scores only grow), and a chunk that cannot reach it with the rest leaves the open set
+          // (most do: the next term is looked up for far fewer chunks).
+          if (open.length >= firstBatch) floor = Math.max(floor, acc.mthBestAmong(open, firstBatch));
+          const rest = boundFrom[i + 1] * (1 + 1e-9);
+          open = open.filter((no) => acc.scoreOf(no) >= floor - rest);
+        }
+        // every other chunk scores below the floor; these are exact
+        const sure = open.filter((no) => acc.scoreOf(no) >= floor);
         // the whole computation only if more is asked for (synchronous, as the accumulator is shared)
         return new PrunedRanking(acc.takeOnly(sure), full);
       }
