@@ -99,6 +99,11 @@ export async function bootstrap(options: DatasetsBootstrapOptions = {}): Promise
       vectorsDb = await acquireDataSource({ dataDir: resolve(dirs.dataDir, 'pg-vectors'), embeddedThread: 'worker', logger });
     }
     uds3 = await createUds3(uds3ConfigFrom(config, db.dataSource, vectorsDb?.dataSource));
+    const warming = performance.now();
+    uds3.keywordWarmUp.then(
+      (bytes) => logger.info('keyword cache warmed', { mb: Math.round(bytes / 2 ** 10) / 2 ** 10, ms: Math.round(performance.now() - warming) }),
+      (err: Error) => logger.warn('keyword cache warm-up failed; searches read postings as they need them', { error: err.message }),
+    );
   } catch (err) {
     await uds3?.close();
     await vectorsDb?.release();

@@ -97,14 +97,25 @@ export class Uds3 {
     private readonly upkeep?: { noteWrites(chunks: number): Promise<void> },
   ) {}
 
+  /**
+   * The keyword cache's warm-up, started by `init` and run beside searches: the bytes of postings it cached, or why
+   * it failed (searches then read those postings as they need them).
+   */
+  keywordWarmUp: Promise<number> = Promise.resolve(0);
+  private closing = false;
+
   async init(): Promise<void> {
     await this.stores.documents.init();
     await this.stores.vectors.init(this.embedder.dimension);
     await this.stores.graph.init();
     await this.stores.metadata.warmChunkIds();
+    this.keywordWarmUp = this.stores.metadata.warmPostings(() => this.closing);
+    this.keywordWarmUp.catch(() => {}); // reported to whoever awaits it; not an unhandled rejection meanwhile
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    await this.keywordWarmUp.catch(() => {}); // its statements must end before the caller releases the database
     await Promise.allSettled([this.stores.documents.close(), this.stores.vectors.close(), this.stores.graph.close(), this.embedder.close?.()]);
   }
 

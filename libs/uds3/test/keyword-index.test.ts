@@ -213,6 +213,37 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
     for (const q of queries) expectSameTopK(await started.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
   });
 
+  it('a store that warmed its cache reads no long postings for its searches, stays exact, and rereads a rebuilt segment', async () => {
+    const warm = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, DEFAULT_POSTINGS_CACHE_BYTES, SHORT);
+    expect(await warm.warmPostings(() => true)).toBe(0); // told to stop before the first page
+    expect(await warm.warmPostings()).toBeGreaterThan(0);
+    const pool = (db.dataSource.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
+    const read: string[] = [];
+    const query = pool.query;
+    pool.query = function (this: unknown, ...args: unknown[]) {
+      const [config] = args as [string | { text: string }];
+      read.push(typeof config === 'string' ? config : config.text);
+      return query.apply(this, args);
+    };
+    const longReads = () => read.filter((t) => /AS m\(term, segment\)/.test(t)).length;
+    try {
+      for (const q of queries) expectSameTopK(await warm.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
+      expect(longReads()).toBe(0);
+      // another replica rewrites a segment: its postings are read again, not served from the warm cache
+      const other = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, DEFAULT_POSTINGS_CACHE_BYTES, SHORT);
+      expect(await other.deleteDocuments(['d8', 'd9'])).toBe(2);
+      for (const q of queries) expectSameTopK(await warm.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
+      expect(longReads()).toBeGreaterThan(0);
+    } finally {
+      pool.query = query;
+    }
+    // half the cache at most
+    const small = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, 8192, SHORT);
+    const bytes = await small.warmPostings();
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThanOrEqual(8192 * (7 / 8) / 2);
+  });
+
   it('merges the segments of many one-document ingestions, and stays exact for a store whose cache is warm', async () => {
     await compare({}, 10); // this store's cache holds the query terms' postings of the segments as they are now
     const other = new PgMetadataStore(db.dataSource); // the replica that ingests, one document per request

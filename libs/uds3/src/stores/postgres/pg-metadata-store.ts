@@ -4,7 +4,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Chunk, IndexedChunk, ScoredId, SearchFilter, StoredDocument } from '../../model.js';
-import { buildKeywordSegments, ChunkIdsByNo, decodePostings, mergeSmallSegments, PostingsCache, rankQuery, ScoreAccumulator, SHORT_POSTINGS, type PostingsRow } from './keyword-index.js';
+import { buildKeywordSegments, ChunkIdsByNo, decodePostings, mergeSmallSegments, POSTING_BYTES, PostingsCache, rankQuery, ScoreAccumulator, SHORT_POSTINGS, type PostingsRow } from './keyword-index.js';
 import { filterConditions, preparedQuery, tsConfigFor, where } from './sql.js';
 
 export interface DocumentBatchEntry {
@@ -92,6 +92,50 @@ export class PgMetadataStore {
       [this.chunkIds.maxEntries],
     );
     for (const r of rows) this.chunkIds.set(Number(r.no), r.id);
+  }
+
+  /**
+   * Reads long postings (common words: most searches need some) into the keyword cache, most chunks first, until
+   * half the cache is filled or none are left, so that the first searches after a start do not read them one by
+   * one. In pages of about `pageBytes` (one statement each) that searches interleave with (the embedded engine
+   * serves one statement at a time); `stop` ends it between pages. Each page reads its segments' versions with
+   * the postings, so what it caches is tagged as a search would tag it. Returns the bytes cached.
+   */
+  async warmPostings(stop: () => boolean = () => false, pageBytes = 2 * 2 ** 20): Promise<number> {
+    const budget = this.postingsCache.maxBytes / 2;
+    if (budget <= 0) return 0;
+    const long: { term: string; segment: string; df: number }[] = await this.db.query(
+      `SELECT term, segment::text AS segment, df FROM ds_kw_postings WHERE df > $1 ORDER BY df DESC, term, segment`,
+      [this.shortPostings],
+    );
+    // most chunks first, as long as they fit
+    const chosen: typeof long = [];
+    let planned = 0;
+    for (const r of long) {
+      if (planned + r.df * POSTING_BYTES > budget) continue;
+      chosen.push(r);
+      planned += r.df * POSTING_BYTES;
+    }
+    let cached = 0;
+    for (let at = 0; at < chosen.length && !stop(); ) {
+      const page: typeof long = [];
+      for (let bytes = 0; at < chosen.length && bytes < pageBytes; at++) {
+        page.push(chosen[at]);
+        bytes += chosen[at].df * POSTING_BYTES;
+      }
+      const rows: { term: string; segment: string; version: string; postings: Uint8Array }[] = await this.db.query(
+        `SELECT p.term, p.segment::text AS segment, s.xmin::text AS version, p.postings
+         FROM unnest($1::text[], $2::bigint[]) AS m(term, segment)
+         JOIN ds_kw_postings p ON p.term = m.term AND p.segment = m.segment JOIN ds_kw_segments s ON s.id = p.segment`,
+        [page.map((r) => r.term), page.map((r) => r.segment)],
+      );
+      for (const r of rows) {
+        const postings = decodePostings(r.postings);
+        this.postingsCache.put(r.term, r.segment, r.version, postings);
+        cached += postings.nos.byteLength + postings.impacts.byteLength;
+      }
+    }
+    return cached;
   }
 
   transaction<T>(work: (em: EntityManager) => Promise<T>): Promise<T> {
