@@ -190,8 +190,8 @@ export class Uds3GraphVersion1764300000000 implements MigrationInterface {
 }
 
 /**
- * A graph walk's first step as one function: the graph's version, the walkable seeds, their walkable neighbours and
- * chunk lists, from one snapshot (see PgGraphStore.expand). As a plain statement PostgreSQL planned it anew on
+ * A graph walk's reads as one function: the graph's version, walkable seeds, walkable neighbours and chunk lists,
+ * from one snapshot; the first step of a walk reads all of them at once (see PgGraphStore.expand). As a plain statement PostgreSQL planned it anew on
  * every call (its joins cost 0.6 ms to plan and 0.1 ms to run, at 100,000 chunks); a PL/pgSQL function keeps its
  * plan, and the SET clause makes that the generic one.
  */

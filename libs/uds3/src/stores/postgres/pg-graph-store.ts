@@ -84,30 +84,18 @@ export class PgGraphStore implements GraphStore {
     // The graph's version comes first (what the walk reads later is at least this new; see EntityWalkCache), in one
     // statement with the seeds and first steps the cache lacks as it stands, so a walk from new query words takes one
     // round trip less, twice. A newer version empties the cache; what that statement did not read is read after.
-    const first = await this.versionAndFirstStep(
+    const first = await this.readWalk(
       this.walks ? this.walks.uncached(unique, maxFanout, 'seeds') : unique,
       hops > 1 ? (this.walks ? this.walks.uncached(unique, maxFanout, 'neighbours') : unique) : [],
       this.cache?.uncached(this.walks ? this.walks.mayWalk(unique, maxFanout) : unique) ?? [],
       maxFanout,
     );
     const walk = this.walks?.walk(first.version, maxFanout);
-    const readSeedRows = (ids: string[]): Promise<EntityRow[]> =>
-      preparedQuery(
-        this.db,
-        `SELECT id, degree, xmin::text AS version FROM ds_graph_nodes
-         WHERE id = ANY($1::text[]) AND degree <= $2 AND id NOT LIKE '${CHUNK}%'`,
-        [ids, maxFanout],
-      );
-    const readNeighbourRows = (nodes: string[]): Promise<NeighbourRow[]> =>
-      preparedQuery(
-        this.db,
-        `SELECT e.src, e.dst, n.degree, n.xmin::text AS version FROM ds_graph_edges e JOIN ds_graph_nodes n ON n.id = e.dst
-         WHERE e.src = ANY($1::text[]) AND e.dst NOT LIKE '${CHUNK}%' AND n.degree <= $2`,
-        [nodes, maxFanout],
-      );
-    const readSeeds = (ids: string[]) => first.seeds.answer(ids, readSeedRows, (r) => r.id);
+    // what that statement did not read, read by the same function (its plan is kept: see readWalk)
+    const readSeeds = (ids: string[]) => first.seeds.answer(ids, async (rest) => (await this.readWalk(rest, [], [], maxFanout)).seedRows);
     // a node is walked only if it is walkable, and then the first statement read all of its walkable neighbours
-    const readNeighbours = (nodes: string[]) => first.neighbours.answer(nodes, readNeighbourRows, (r) => r.src);
+    const readNeighbours = (nodes: string[]) =>
+      first.neighbours.answer(nodes, async (rest) => (await this.readWalk([], rest, [], maxFanout)).neighbourRows);
     // seed order fixes the order scores are summed in: the same with and without the cache
     const seeds = (walk ? await walk.seeds(unique, readSeeds) : await readSeeds(unique)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     for (const s of seeds) walked.set(s.id, s);
@@ -142,10 +130,10 @@ export class PgGraphStore implements GraphStore {
   /**
    * In one snapshot: the graph's version (a transaction that writes nodes or edges raises it; triggers, see
    * migrations), the walkable rows among `seeds`, the walkable neighbours of the walkable nodes among `outOf`, and
-   * the chunk lists of the walkable nodes among `listsOf`, which go into the chunk-list cache.
+   * the chunk lists of the walkable nodes among `listsOf`, which go into the chunk-list cache. Read by the function
+   * `ds_graph_first_step`: see its migration (Uds3GraphFirstStep1764400000000) for why it is a function.
    */
-  private async versionAndFirstStep(seeds: string[], outOf: string[], listsOf: string[], maxFanout: number) {
-    // ds_graph_first_step: see its migration (Uds3GraphFirstStep1764400000000) for why it is a function
+  private async readWalk(seeds: string[], outOf: string[], listsOf: string[], maxFanout: number) {
     const rows = await preparedQuery<{ kind: 'v' | 's' | 'n' | 'c'; src: string; dst: string | null; degree: number | null; version: string | null }>(
       this.db,
       `SELECT kind, src, dst, degree, version FROM ds_graph_first_step($1::text[], $2::text[], $3::int, $4::text[])`,
@@ -168,7 +156,13 @@ export class PgGraphStore implements GraphStore {
     }
     // tagged with the node's version like any other list: the walk uses one only while the node is unchanged
     for (const [node, { version, chunks }] of lists) this.cache!.put(node, version, chunks);
-    return { version, seeds: new ReadAhead(seeds, seedRows), neighbours: new ReadAhead(outOf, neighbourRows) };
+    return {
+      version,
+      seedRows,
+      neighbourRows,
+      seeds: new ReadAhead(seeds, seedRows, (r) => r.id),
+      neighbours: new ReadAhead(outOf, neighbourRows, (r) => r.src),
+    };
   }
 
   /** Each node's chunk end points with the node row's version, read in one statement (see ChunkListLoader). */
@@ -222,14 +216,15 @@ class ReadAhead<T> {
   constructor(
     asked: string[],
     private readonly rows: T[],
+    private readonly idOf: (row: T) => string,
   ) {
     this.asked = new Set(asked);
   }
 
-  async answer(ids: string[], read: (rest: string[]) => Promise<T[]>, idOf: (row: T) => string): Promise<T[]> {
+  async answer(ids: string[], read: (rest: string[]) => Promise<T[]>): Promise<T[]> {
     const known = new Set(ids.filter((id) => this.asked.has(id)));
     const rest = ids.filter((id) => !known.has(id));
-    const out = known.size ? this.rows.filter((r) => known.has(idOf(r))) : [];
+    const out = known.size ? this.rows.filter((r) => known.has(this.idOf(r))) : [];
     if (rest.length) out.push(...(await read(rest)));
     return out;
   }
