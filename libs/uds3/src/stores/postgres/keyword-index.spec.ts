@@ -185,10 +185,6 @@ describe('PostingsCache', () => {
     for (const t of ['a', 'c', 'd']) expect(cache.get(t, '1', 'v')).toBeDefined();
     cache.put('huge', '1', 'v', postings(10_000)); // larger than the whole budget: not kept
     expect(cache.get('huge', '1', 'v')).toBeUndefined();
-    // "no postings in this segment" is remembered too, and is not the same as "not cached"
-    cache.put('rare', '1', 'v', null);
-    expect(cache.get('rare', '1', 'v')).toBeNull();
-    expect(cache.get('rare', '1', 'w')).toBeUndefined();
   });
 
   it('decodes the packed big-endian pairs in order', () => {

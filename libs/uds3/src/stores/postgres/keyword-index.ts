@@ -65,7 +65,7 @@ export interface PostingsRow {
 /** One term's postings in one segment, as cached. */
 interface CachedPostings {
   version: string;
-  postings: Postings | null;
+  postings: Postings;
   bytes: number;
 }
 
@@ -77,12 +77,13 @@ interface CachedTerm {
 
 /**
  * Decoded postings kept in memory between queries, per term and within it per segment, least recently used terms
- * first out beyond `maxBytes`; `null` records that the term has no postings in the segment. Each entry carries the
- * version of the segment it was read from (the `xmin` of the segment's ds_kw_segments row: a rebuild deletes and
- * re-inserts that row and all the segment's postings in one transaction), so a lookup with the version just
- * listed by the database never returns stale postings, whichever process rebuilt the segment. Keyed by term, then
+ * first out beyond `maxBytes` (long postings only: a search reads short ones, and learns which segments have a
+ * term, in its first statement). Each entry carries the version of the segment it was read from (the `xmin` of the
+ * segment's ds_kw_segments row: a rebuild deletes and re-inserts that row and all the segment's postings in one
+ * transaction), so a lookup with the version just listed by the database never returns stale postings, whichever
+ * process rebuilt the segment. Keyed by term, then
  * segment (no composite string keys), and a term moves to the most recently used end once per run of lookups for
- * it: a search asks for each term in every segment, hundreds of lookups.
+ * it: a search asks for each long term in every segment that has it.
  */
 export class PostingsCache {
   private readonly terms = new Map<string, CachedTerm>();
@@ -102,8 +103,8 @@ export class PostingsCache {
     return this.bytes;
   }
 
-  /** The postings (`null`: none) of `term` in that version of the segment; `undefined` when not cached. */
-  get(term: string, segment: string, version: string): Postings | null | undefined {
+  /** The postings of `term` in that version of the segment; `undefined` when not cached. */
+  get(term: string, segment: string, version: string): Postings | undefined {
     const t = this.terms.get(term);
     const e = t?.segments.get(segment);
     if (!t || !e) return undefined;
@@ -118,8 +119,8 @@ export class PostingsCache {
     return e.postings;
   }
 
-  put(term: string, segment: string, version: string, postings: Postings | null): void {
-    const bytes = (postings ? postings.nos.byteLength + postings.impacts.byteLength : 0) + 64 + segment.length * 2;
+  put(term: string, segment: string, version: string, postings: Postings): void {
+    const bytes = postings.nos.byteLength + postings.impacts.byteLength + 64 + segment.length * 2;
     if (bytes > this.maxBytes) return;
     let t = this.terms.get(term);
     if (t) {
