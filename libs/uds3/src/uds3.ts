@@ -284,22 +284,27 @@ export class Uds3 {
       return r;
     };
     const lists: Partial<Record<SearchType, ScoredId[]>> = {};
-    await Promise.all(
-      query.types.map(async (type) => {
-        if (type === 'vector') {
-          lists.vector = await timed('vector', async () => {
-            const [q] = await this.embedder.embed([query.queryText]);
-            return this.stores.vectors.query(q, pool, query.filter);
-          });
-        } else if (type === 'keyword') {
+    const vector = query.types.includes('vector')
+      ? timed('vector', async () => {
+          const [q] = await this.embedder.embed([query.queryText]);
+          lists.vector = await this.stores.vectors.query(q, pool, query.filter);
+        })
+      : undefined;
+    // Vector search is the slowest signal: its request goes out first. Each statement written to another store's
+    // socket wakes that server, which on a busy machine can take this thread's core for a while.
+    if (vector && query.types.length > 1) await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all([
+      vector,
+      ...query.types.map(async (type) => {
+        if (type === 'keyword') {
           lists.keyword = await timed('keyword', () => this.stores.metadata.keywordSearch(query.queryText, pool, query.filter));
-        } else {
+        } else if (type === 'graph') {
           lists.graph = await timed('graph', () =>
             this.stores.graph.expand(queryEntities(query.queryText), query.graphHops, pool, this.options.graphMaxFanout),
           );
         }
       }),
-    );
+    ]);
     const t0 = performance.now();
     const { fused, rows } = await this.fuseExisting(lists, query);
     const results: SearchResult[] = fused.map((f) => {
@@ -370,9 +375,8 @@ export class Uds3 {
       const { passing, rows: read } = await this.stores.metadata.candidates(ask, query.filter, unread);
       for (const [id, row] of read) rows.set(id, row);
       for (const id of passing) exists.add(id);
-      if (passing.size < ask.length) {
-        for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => !ask.includes(h.chunk_id) || passing.has(h.chunk_id));
-      }
+      if (passing.size === ask.length) return { fused, rows }; // nothing dropped: fusing again gives the same
+      for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => !ask.includes(h.chunk_id) || passing.has(h.chunk_id));
     }
   }
 
