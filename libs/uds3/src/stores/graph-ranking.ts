@@ -82,14 +82,13 @@ async function rank(
   budget: number,
   firstBatch: number | undefined,
 ): Promise<ScoredId[]> {
-  // nearest[chunk][seed] = smallest distance found so far
-  const nearest = new Map<string, Float64Array>();
+  const nearest = new NearestDistances(seedCount);
   const reach = (edges: { src: string; dst: string }[], only?: (depth: number) => boolean) => {
     for (const { src, dst } of edges) {
-      let d = nearest.get(dst);
-      if (!d) nearest.set(dst, (d = new Float64Array(seedCount).fill(Infinity)));
+      const at = nearest.slot(dst);
+      const d = nearest.distances;
       for (const s of sources.get(src) ?? []) {
-        if ((!only || only(s.depth)) && s.depth + 1 < d[s.seed]) d[s.seed] = s.depth + 1;
+        if ((!only || only(s.depth)) && s.depth + 1 < d[at + s.seed]) d[at + s.seed] = s.depth + 1;
       }
     }
   };
@@ -112,12 +111,13 @@ async function rank(
     // what a chunk can still gain from each seed's deeper sources
     const gain = new Float64Array(seedCount);
     for (const node of far) for (const s of sources.get(node)!) if (s.depth > enumerated) gain[s.seed] = Math.max(gain[s.seed], 1 / (s.depth + 1));
-    const bounds = [...nearest].map(([chunk, d]) => {
+    const bounds = nearest.names.map((chunk, i) => {
+      const d = nearest.distances;
       let lower = 0;
       let upper = 0;
-      for (let s = 0; s < seedCount; s++) {
-        if (d[s] !== Infinity) lower += 1 / d[s];
-        upper += d[s] !== Infinity ? 1 / d[s] : gain[s];
+      for (let s = 0, at = i * seedCount; s < seedCount; s++, at++) {
+        if (d[at] !== Infinity) lower += 1 / d[at];
+        upper += d[at] !== Infinity ? 1 / d[at] : gain[s];
       }
       return { chunk, lower, upper };
     });
@@ -131,26 +131,65 @@ async function rank(
       const batch = open.slice(tested, tested + size).map((b) => b.chunk);
       reach(await links.linksBetween(batch, far, farEdges), (depth) => depth > enumerated);
       tested += batch.length;
-      exact = score(nearest, open.slice(0, tested).map((b) => b.chunk));
+      exact = nearest.top(limit, open.slice(0, tested).map((b) => b.chunk));
       const next = open[tested];
       const kth = exact[limit - 1];
       if (next && kth && (kth.score > next.upper || (kth.score === next.upper && CHUNK + kth.chunk_id < next.chunk))) break;
     }
     const unseen = gain.reduce((a, b) => a + b, 0);
     // every chunk left out of `open` scores below the k-th lower bound; an unseen chunk scores at most `unseen`
-    if (exact.length >= limit && exact[limit - 1].score > unseen) return exact.slice(0, limit);
+    if (exact.length >= limit && exact[limit - 1].score > unseen) return exact;
     reach(await links.chunksOf(far), (depth) => depth > enumerated);
   }
-  return score(nearest).slice(0, limit);
+  return nearest.top(limit);
 }
 
-function score(nearest: Map<string, Float64Array>, only?: string[]): ScoredId[] {
-  const out: ScoredId[] = [];
-  for (const chunk of only ?? nearest.keys()) {
-    const d = nearest.get(chunk)!;
-    let total = 0;
-    for (const x of d) if (x !== Infinity) total += 1 / x;
-    out.push({ chunk_id: chunk.slice(CHUNK.length), score: total });
+/**
+ * The smallest distance found so far from each seed to each chunk reached: one flat array, a row of `seedCount`
+ * per chunk (a typed array per chunk and a sort of every chunk reached cost more than the walk itself).
+ */
+class NearestDistances {
+  readonly names: string[] = [];
+  private readonly index = new Map<string, number>();
+  distances: Float64Array;
+
+  constructor(private readonly seedCount: number) {
+    this.distances = new Float64Array(64 * seedCount).fill(Infinity);
   }
-  return out.sort((a, b) => b.score - a.score || (a.chunk_id < b.chunk_id ? -1 : a.chunk_id > b.chunk_id ? 1 : 0));
+
+  /** Where the chunk's row starts (a new chunk gets a row of Infinity). */
+  slot(chunk: string): number {
+    let i = this.index.get(chunk);
+    if (i === undefined) {
+      i = this.names.length;
+      this.index.set(chunk, i);
+      this.names.push(chunk);
+      if ((i + 1) * this.seedCount > this.distances.length) {
+        const grown = new Float64Array(this.distances.length * 2).fill(Infinity);
+        grown.set(this.distances);
+        this.distances = grown;
+      }
+    }
+    return i * this.seedCount;
+  }
+
+  /** The best `limit` of the given chunks (all reached ones by default): score Σ 1 / distance, then id. */
+  top(limit: number, only?: string[]): ScoredId[] {
+    const rows = only ? only.map((c) => this.index.get(c)!) : this.names.map((_, i) => i);
+    const scores = new Float64Array(rows.length);
+    const d = this.distances;
+    for (let r = 0; r < rows.length; r++) {
+      let total = 0;
+      for (let s = 0, at = rows[r] * this.seedCount; s < this.seedCount; s++, at++) if (d[at] !== Infinity) total += 1 / d[at];
+      scores[r] = total;
+    }
+    // only what can make the top needs the comparison by id: scores at least the limit-th best
+    const floor = rows.length > limit ? scores.slice().sort()[rows.length - limit] : -Infinity;
+    const picked: ScoredId[] = [];
+    for (let r = 0; r < rows.length; r++) {
+      if (scores[r] >= floor) picked.push({ chunk_id: this.names[rows[r]].slice(CHUNK.length), score: scores[r] });
+    }
+    picked.sort((a, b) => b.score - a.score || (a.chunk_id < b.chunk_id ? -1 : a.chunk_id > b.chunk_id ? 1 : 0));
+    return picked.slice(0, limit);
+  }
 }
