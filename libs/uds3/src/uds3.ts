@@ -344,12 +344,12 @@ export class Uds3 {
   private async fuseExisting(lists: Partial<Record<SearchType, ScoredId[]>>, query: SearchQuery) {
     if (query.fusion === 'weighted' && Object.keys(query.filter).length === 0) return this.fuseCheckingTop(lists, query);
     const ids = [...new Set(Object.values(lists).flatMap((l) => l.map((h) => h.chunk_id)))];
-    let fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
+    let fused = fuse(lists, query.weights, query.fusion, query.topK);
     if (!ids.length) return { fused, rows: new Map<string, HydratedChunk>() };
     const { passing, rows } = await this.stores.metadata.candidates(ids, query.filter, fused.map((f) => f.chunk_id));
     if (passing.size < ids.length) {
       for (const t of Object.keys(lists) as SearchType[]) lists[t] = lists[t]!.filter((h) => passing.has(h.chunk_id));
-      fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
+      fused = fuse(lists, query.weights, query.fusion, query.topK);
     }
     const unread = fused.filter((f) => !rows.has(f.chunk_id)).map((f) => f.chunk_id);
     if (unread.length) {
@@ -364,7 +364,7 @@ export class Uds3 {
     const rows = new Map<string, HydratedChunk>();
     const exists = new Set<string>();
     for (;;) {
-      const fused = fuse(lists, query.weights, query.fusion).slice(0, query.topK);
+      const fused = fuse(lists, query.weights, query.fusion, query.topK);
       const unread = fused.filter((f) => !rows.has(f.chunk_id)).map((f) => f.chunk_id);
       const best = Object.values(lists).flatMap((l) => {
         const max = Math.max(...l.map((h) => h.score));

@@ -16,6 +16,7 @@ export function fuse(
   lists: Partial<Record<SearchType, ScoredId[]>>,
   weights: Record<SearchType, number>,
   method: 'weighted' | 'rrf',
+  limit = Infinity,
 ): Fused[] {
   const byId = new Map<string, Fused>();
   const entry = (id: string) => {
@@ -25,7 +26,8 @@ export function fuse(
   };
   for (const [type, list] of Object.entries(lists) as [SearchType, ScoredId[]][]) {
     if (!list.length) continue;
-    const sorted = [...list].sort((a, b) => b.score - a.score);
+    // the stores hand their hits out best first; a copy is sorted only when one does not
+    const sorted = list.every((hit, i) => i === 0 || list[i - 1].score >= hit.score) ? list : [...list].sort((a, b) => b.score - a.score);
     const best = Math.max(sorted[0].score, 1e-12);
     sorted.forEach((hit, rank) => {
       const e = entry(hit.chunk_id);
@@ -34,5 +36,13 @@ export function fuse(
       e.score += method === 'rrf' ? weights[type] / (RRF_K + rank + 1) : weights[type] * normalised;
     });
   }
-  return [...byId.values()].sort((a, b) => b.score - a.score || (a.chunk_id < b.chunk_id ? -1 : 1));
+  let all = [...byId.values()];
+  if (all.length > limit) {
+    // only what can make the top `limit` is sorted: the entries scoring at least the limit-th best score
+    const scores = new Float64Array(all.length);
+    for (let i = 0; i < all.length; i++) scores[i] = all[i].score;
+    const floor = scores.sort()[all.length - limit];
+    all = all.filter((e) => e.score >= floor);
+  }
+  return all.sort((a, b) => b.score - a.score || (a.chunk_id < b.chunk_id ? -1 : 1)).slice(0, limit);
 }

@@ -61,4 +61,25 @@ describe('fuse', () => {
     expect(b.score).toBeCloseTo(1 / (RRF_K + 2) + 1 / (RRF_K + 1));
     expect(out[0].chunk_id).toBe('b');
   });
+
+  it('the best `limit` are the first `limit` of the whole fusion, ties included', () => {
+    // scores from a few values, so many entries tie at the cut; some lists out of order
+    let seed = 7;
+    const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    for (let round = 0; round < 200; round++) {
+      const list = () =>
+        Array.from({ length: Math.floor(rnd() * 40) }, () => ({ chunk_id: `c${Math.floor(rnd() * 60)}`, score: Math.floor(rnd() * 4) / 2 }))
+          .filter((h, i, all) => all.findIndex((x) => x.chunk_id === h.chunk_id) === i)
+          .sort((a, b) => (round % 3 === 0 ? 0 : b.score - a.score));
+      const ls = { vector: list(), keyword: list(), graph: list() };
+      const weights = { vector: rnd(), keyword: rnd(), graph: rnd() };
+      for (const method of ['weighted', 'rrf'] as const) {
+        const whole = fuse(ls, weights, method);
+        for (const limit of [1, 3, 10, 50]) expect(fuse(ls, weights, method, limit)).toEqual(whole.slice(0, limit));
+        // a list out of order counts as if sorted best first (ties keep their order)
+        const sorted = Object.fromEntries(Object.entries(ls).map(([t, l]) => [t, [...l].sort((a, b) => b.score - a.score)]));
+        expect(whole).toEqual(fuse(sorted, weights, method));
+      }
+    }
+  });
 });
