@@ -99,7 +99,7 @@ export class Uds3 {
 
   /**
    * The keyword cache's warm-up, started by `init` and run beside searches: the bytes of postings it cached, or why
-   * it failed (searches then read those postings as they need them).
+   * it failed (searches then read those postings as they need them). Later, the refresh after writes.
    */
   keywordWarmUp: Promise<number> = Promise.resolve(0);
   private closing = false;
@@ -111,6 +111,15 @@ export class Uds3 {
     await this.stores.metadata.warmChunkIds();
     this.keywordWarmUp = this.stores.metadata.warmPostings(() => this.closing);
     this.keywordWarmUp.catch(() => {}); // reported to whoever awaits it; not an unhandled rejection meanwhile
+  }
+
+  /**
+   * After writes, in the background: segments that are new or were rebuilt are held whole again (see
+   * `PgMetadataStore.holdSegments`); one refresh at a time, after the warm-up, and `close` waits for it.
+   */
+  private refreshKeywordSegments(): void {
+    this.keywordWarmUp = this.keywordWarmUp.catch(() => 0).then(() => (this.closing ? 0 : this.stores.metadata.holdSegments(() => this.closing)));
+    this.keywordWarmUp.catch(() => {});
   }
 
   async close(): Promise<void> {
@@ -181,6 +190,7 @@ export class Uds3 {
       throw err;
     }
     await this.upkeep?.noteWrites(chunks.length);
+    this.refreshKeywordSegments();
     return {
       document_ids: ids,
       chunk_count: chunks.length,
@@ -256,6 +266,7 @@ export class Uds3 {
   async deleteDocuments(ids: string[]): Promise<number> {
     const deleted = await this.stores.metadata.deleteDocuments(ids);
     await this.removeFromStores(ids);
+    if (deleted) this.refreshKeywordSegments();
     return deleted;
   }
 

@@ -213,10 +213,12 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
     for (const q of queries) expectSameTopK(await started.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
   });
 
-  it('a store that warmed its cache reads no long postings for its searches, stays exact, and rereads a rebuilt segment', async () => {
+  it('a store that warmed its cache holds whole segments, reads no postings rows of them, stays exact, and rereads a rebuilt segment', async () => {
     const warm = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, DEFAULT_POSTINGS_CACHE_BYTES, SHORT);
+    const segments = async () => (await db.dataSource.query(`SELECT count(*)::int AS n FROM ds_kw_segments`))[0].n as number;
     expect(await warm.warmPostings(() => true)).toBe(0); // told to stop before the first page
     expect(await warm.warmPostings()).toBeGreaterThan(0);
+    expect(warm.heldSegments.count).toBe(await segments());
     const pool = (db.dataSource.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
     const read: string[] = [];
     const query = pool.query;
@@ -225,23 +227,41 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
       read.push(typeof config === 'string' ? config : config.text);
       return query.apply(this, args);
     };
-    const longReads = () => read.filter((t) => /AS m\(term, segment\)/.test(t)).length;
+    // statements that read postings rows (a search's first statement does only while some segment is not held)
+    const postingsReads = () => read.filter((t) => /ds_kw_postings/.test(t)).length;
     try {
       for (const q of queries) expectSameTopK(await warm.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
-      expect(longReads()).toBe(0);
-      // another replica rewrites a segment: its postings are read again, not served from the warm cache
+      expect(read.length).toBeGreaterThan(0);
+      expect(postingsReads()).toBe(0);
+      // another replica adds a segment whose document matches the first query best: the first search after it
+      // (which still reads no postings rows in its first statement) finds it
       const other = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, DEFAULT_POSTINGS_CACHE_BYTES, SHORT);
+      const match = gen.doc('d302');
+      const content = `${queries[0]} ${queries[0]} ${queries[0]}`;
+      await ingest(other, [{ ...match, chunks: [{ ...match.chunks[0], content, token_count: content.split(' ').length }] }]);
+      const first = await warm.keywordSearch(queries[0], 10, {});
+      expect(first[0].chunk_id).toBe(match.chunks[0].id);
+      expectSameTopK(first, await bruteForce(db.dataSource, queries[0], 10, {}));
+      // and rewrites a segment: its postings are read, not served from the segment held
       expect(await other.deleteDocuments(['d8', 'd9'])).toBe(2);
       for (const q of queries) expectSameTopK(await warm.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
-      expect(longReads()).toBeGreaterThan(0);
+      expect(postingsReads()).toBeGreaterThan(0);
+      // held anew (as the refresh after writes does): the rebuilt segment and the new one
+      expect(await warm.holdSegments()).toBeGreaterThan(0);
+      expect(warm.heldSegments.count).toBe(await segments());
+      read.length = 0;
+      for (const q of queries) expectSameTopK(await warm.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
+      expect(postingsReads()).toBe(0);
     } finally {
       pool.query = query;
     }
-    // half the cache at most
+    // within the postings memory (7/8 of the cache), segments held whole at most 3/4 of that
     const small = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, 8192, SHORT);
     const bytes = await small.warmPostings();
     expect(bytes).toBeGreaterThan(0);
-    expect(bytes).toBeLessThanOrEqual(8192 * (7 / 8) / 2);
+    expect(bytes).toBeLessThanOrEqual(8192 * (7 / 8));
+    expect(small.heldSegments.bytes).toBeLessThanOrEqual(8192 * (7 / 8) * (3 / 4));
+    for (const q of queries) expectSameTopK(await small.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
   });
 
   it('merges the segments of many one-document ingestions, and stays exact for a store whose cache is warm', async () => {

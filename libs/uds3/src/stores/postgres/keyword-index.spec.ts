@@ -15,6 +15,7 @@ import {
   rankQuery,
   ScoreAccumulator,
   segmentsToMerge,
+  WholeSegment,
 } from './keyword-index.js';
 
 let seed = 99;
@@ -185,6 +186,12 @@ describe('PostingsCache', () => {
     for (const t of ['a', 'c', 'd']) expect(cache.get(t, '1', 'v')).toBeDefined();
     cache.put('huge', '1', 'v', postings(10_000)); // larger than the whole budget: not kept
     expect(cache.get('huge', '1', 'v')).toBeUndefined();
+    // a smaller budget (segments held whole took some) drops the least recently used beyond it: a, then c
+    cache.resize(1.5 * one + 200);
+    expect(cache.usedBytes).toBeLessThanOrEqual(cache.maxBytes);
+    expect(cache.get('a', '1', 'v')).toBeUndefined();
+    expect(cache.get('c', '1', 'v')).toBeUndefined();
+    expect(cache.get('d', '1', 'v')).toBeDefined();
   });
 
   it('decodes the packed big-endian pairs in order', () => {
@@ -192,6 +199,34 @@ describe('PostingsCache', () => {
     const { nos, impacts } = decodePostings(pack(pairs));
     expect([...nos]).toEqual(pairs.map((p) => p[0]));
     expect([...impacts]).toEqual(pairs.map((p) => p[1]));
+  });
+});
+
+describe('WholeSegment', () => {
+  it('gives each term its postings as decoded alone, and is complete once every term and posting it was made for is in', () => {
+    const lists: Record<string, [number, number][]> = {
+      a: [[1, 0.5], [4, 1.25], [9, 0.75]],
+      b: [[2, 2]],
+      c: [[1, 0.25], [3, 0.5]],
+    };
+    const whole = new WholeSegment('v1', 3, 6);
+    expect(whole.complete).toBe(false);
+    for (const term of ['b', 'c', 'a']) expect(whole.add(term, pack(lists[term]))).toBe(true);
+    expect(whole.complete).toBe(true);
+    for (const [term, pairs] of Object.entries(lists)) expect(whole.get(term)).toEqual(decodePostings(pack(pairs)));
+    expect(whole.get('d')).toBeUndefined();
+    expect(whole.version).toBe('v1');
+    expect(whole.bytes).toBe(WholeSegment.bytesFor(3, 6));
+  });
+
+  it('refuses a term twice, and more terms or postings than it was made for', () => {
+    const whole = new WholeSegment('v1', 2, 3);
+    expect(whole.add('a', pack([[1, 1], [2, 1]]))).toBe(true);
+    expect(whole.add('a', pack([[3, 1]]))).toBe(false);
+    expect(whole.add('b', pack([[3, 1], [4, 1]]))).toBe(false); // 4 postings
+    expect(whole.add('b', pack([[3, 1]]))).toBe(true);
+    expect(whole.add('c', pack([]))).toBe(false); // a third term
+    expect(whole.complete).toBe(true);
   });
 });
 

@@ -90,7 +90,20 @@ export class PostingsCache {
   private newest: string | undefined;
   private bytes = 0;
 
-  constructor(readonly maxBytes: number) {}
+  constructor(private limit: number) {}
+
+  get maxBytes(): number {
+    return this.limit;
+  }
+
+  /** Changes the budget (segments held whole take theirs from it), dropping least recently used terms beyond it. */
+  resize(maxBytes: number): void {
+    this.limit = maxBytes;
+    for (const [k] of this.terms) {
+      if (this.bytes <= this.limit) break;
+      this.dropTerm(k);
+    }
+  }
 
   /** Cached (term, segment) entries. */
   get size(): number {
@@ -121,7 +134,7 @@ export class PostingsCache {
 
   put(term: string, segment: string, version: string, postings: Postings): void {
     const bytes = postings.nos.byteLength + postings.impacts.byteLength + 64 + segment.length * 2;
-    if (bytes > this.maxBytes) return;
+    if (bytes > this.limit) return;
     let t = this.terms.get(term);
     if (t) {
       this.touch(term, t);
@@ -138,10 +151,7 @@ export class PostingsCache {
     t.segments.set(segment, { version, postings, bytes });
     t.bytes += bytes;
     this.bytes += bytes;
-    for (const [k] of this.terms) {
-      if (this.bytes <= this.maxBytes) break;
-      this.dropTerm(k);
-    }
+    this.resize(this.limit);
   }
 
   /** Moves the term to the most recently used end (Map order), unless it is there already. */
@@ -158,6 +168,72 @@ export class PostingsCache {
     this.terms.delete(term);
     this.bytes -= t.bytes;
     if (this.newest === term) this.newest = undefined;
+  }
+}
+
+/**
+ * Every postings row of one segment at one version, held in memory so that searches read none of its rows: all its
+ * postings in two arrays (a typed array per term would cost more than the postings of most terms), found by term.
+ */
+export class WholeSegment {
+  private readonly index = new Map<string, number>();
+  private readonly starts: Int32Array;
+  private readonly max: Float64Array;
+  private readonly nos: Int32Array;
+  private readonly impacts: Float32Array;
+  private filled = 0;
+
+  /** Room for `terms` terms with `postings` postings in all, added by `add` in any order. */
+  constructor(
+    readonly version: string,
+    terms: number,
+    postings: number,
+  ) {
+    this.starts = new Int32Array(terms + 1);
+    this.max = new Float64Array(terms);
+    this.nos = new Int32Array(postings);
+    this.impacts = new Float32Array(postings);
+  }
+
+  /** Rough heap cost of a segment held whole: the arrays, and about 80 bytes a term (its string, its index entry). */
+  static bytesFor(terms: number, postings: number): number {
+    return postings * POSTING_BYTES + (terms + 1) * 4 + terms * 8 + terms * 80;
+  }
+
+  get bytes(): number {
+    return WholeSegment.bytesFor(this.max.length, this.nos.length);
+  }
+
+  /** Whether every term and posting it was made for has been added. */
+  get complete(): boolean {
+    return this.index.size === this.max.length && this.filled === this.nos.length;
+  }
+
+  /** Adds a term's packed postings (as built in SQL); false when they do not fit what the segment was made for. */
+  add(term: string, packed: Uint8Array): boolean {
+    const count = Math.floor(packed.byteLength / POSTING_BYTES);
+    const i = this.index.size;
+    if (i === this.max.length || this.filled + count > this.nos.length || this.index.has(term)) return false;
+    const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+    let max = 0;
+    for (let k = 0, o = 0, at = this.filled; k < count; k++, o += POSTING_BYTES, at++) {
+      this.nos[at] = view.getInt32(o);
+      this.impacts[at] = view.getFloat32(o + 4);
+      if (this.impacts[at] > max) max = this.impacts[at];
+    }
+    this.index.set(term, i);
+    this.starts[i] = this.filled;
+    this.filled += count;
+    this.starts[i + 1] = this.filled;
+    this.max[i] = max;
+    return true;
+  }
+
+  /** The term's postings in this segment; `undefined` when the segment has no chunk with the term. */
+  get(term: string): Postings | undefined {
+    const i = this.index.get(term);
+    if (i === undefined) return undefined;
+    return { nos: this.nos.subarray(this.starts[i], this.starts[i + 1]), impacts: this.impacts.subarray(this.starts[i], this.starts[i + 1]), maxImpact: this.max[i] };
   }
 }
 
