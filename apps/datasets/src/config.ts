@@ -36,7 +36,7 @@ export const datasetsConfigSchema = {
   UDS3_EMBEDDING_MODEL_DIR: str({ default: undefined, desc: 'directory with model.onnx + tokenizer.json when UDS3_EMBEDDER=onnx' }),
   UDS3_EMBEDDING_DIM: num({ default: 384, desc: 'dimension of the hashing embedder' }),
   UDS3_TOKENIZER_PATH: str({ default: undefined, desc: 'tokenizer.json for chunking and token counts; unset = word tokens' }),
-  UDS3_KEYWORD_CACHE_MB: num({ default: 128, desc: 'memory for keyword-index postings kept between searches (0 = read them every time)' }),
+  UDS3_KEYWORD_CACHE_MB: num({ default: 128, desc: 'memory for keyword-index postings kept between searches: whole segments, then per term (0 = read them every time)' }),
   UDS3_GRAPH_CACHE_MB: num({ default: 64, desc: 'memory for the chunk lists of graph entity nodes kept between searches (0 = read them every time)' }),
   UDS3_CHUNK_TOKENS: num({ default: 256 }),
   UDS3_CHUNK_OVERLAP: num({ default: 32 }),
