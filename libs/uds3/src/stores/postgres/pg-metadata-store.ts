@@ -171,24 +171,20 @@ export class PgMetadataStore {
   async holdSegments(stop: () => boolean = () => false, pageBytes = 2 * 2 ** 20): Promise<number> {
     const budget = (this.postingsBytes * 3) / 4;
     if (budget <= 0) return 0;
-    const listed: { id: string; version: string }[] = await this.db.query(`SELECT id::text AS id, xmin::text AS version FROM ds_kw_segments`);
+    const listed: { id: string; version: string; chunks: number }[] = await this.db.query(
+      `SELECT id::text AS id, xmin::text AS version, chunk_count AS chunks FROM ds_kw_segments`,
+    );
     const versionOf = new Map(listed.map((r) => [r.id, r.version]));
     for (const [id, whole] of this.wholeSegments) if (versionOf.get(id) !== whole.version) this.dropWholeSegment(id);
-    const rest = listed.filter((r) => !this.wholeSegments.has(r.id));
-    this.allHeld = !rest.length;
-    if (!rest.length) return 0;
-    const sizes: { id: string; terms: number; postings: number }[] = await this.db.query(
-      `SELECT segment::text AS id, count(*)::int AS terms, sum(df)::int AS postings FROM ds_kw_postings
-       WHERE segment = ANY($1::bigint[]) GROUP BY segment ORDER BY postings DESC, segment`,
-      [rest.map((r) => r.id)],
-    );
+    // largest first (by chunks: their postings are only counted by reading the segment's terms, below)
+    const rest = listed.filter((r) => !this.wholeSegments.has(r.id)).sort((a, b) => b.chunks - a.chunks);
     let added = 0;
-    for (const { id, terms, postings } of sizes) {
+    for (const { id, version } of rest) {
       if (stop()) break;
-      const version = versionOf.get(id)!;
-      if (this.heldBytes() + WholeSegment.bytesFor(terms, postings) > budget) continue;
       const rows: { term: string; df: number }[] = await this.db.query(`SELECT term, df FROM ds_kw_postings WHERE segment = $1`, [id]);
-      const whole = new WholeSegment(version, rows.length, rows.reduce((sum, r) => sum + r.df, 0));
+      const postings = rows.reduce((sum, r) => sum + r.df, 0);
+      if (this.heldBytes() + WholeSegment.bytesFor(rows.length, postings) > budget) continue;
+      const whole = new WholeSegment(version, rows.length, postings);
       let intact = true;
       for (let at = 0; intact && at < rows.length && !stop(); ) {
         const page: string[] = [];
