@@ -43,16 +43,23 @@ export interface Postings {
 /** Decodes packed postings (big-endian int4 no + float4 impact, as built in SQL) into typed arrays. */
 export function decodePostings(packed: Uint8Array): Postings {
   const count = Math.floor(packed.byteLength / POSTING_BYTES);
-  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
   const nos = new Int32Array(count);
   const impacts = new Float32Array(count);
+  const maxImpact = decodePostingsInto(packed, nos, impacts, 0);
+  return { nos, impacts, maxImpact };
+}
+
+/** Decodes packed postings into `nos` and `impacts` from index `at` on (they must have room); returns the largest impact. */
+function decodePostingsInto(packed: Uint8Array, nos: Int32Array, impacts: Float32Array, at: number): number {
+  const count = Math.floor(packed.byteLength / POSTING_BYTES);
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
   let maxImpact = 0;
-  for (let i = 0, o = 0; i < count; i++, o += POSTING_BYTES) {
+  for (let i = at, o = 0; i < at + count; i++, o += POSTING_BYTES) {
     nos[i] = view.getInt32(o);
     impacts[i] = view.getFloat32(o + 4);
     if (impacts[i] > maxImpact) maxImpact = impacts[i];
   }
-  return { nos, impacts, maxImpact };
+  return maxImpact;
 }
 
 /** Postings of one term in one segment. */
@@ -214,18 +221,11 @@ export class WholeSegment {
     const count = Math.floor(packed.byteLength / POSTING_BYTES);
     const i = this.index.size;
     if (i === this.max.length || this.filled + count > this.nos.length || this.index.has(term)) return false;
-    const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
-    let max = 0;
-    for (let k = 0, o = 0, at = this.filled; k < count; k++, o += POSTING_BYTES, at++) {
-      this.nos[at] = view.getInt32(o);
-      this.impacts[at] = view.getFloat32(o + 4);
-      if (this.impacts[at] > max) max = this.impacts[at];
-    }
+    this.max[i] = decodePostingsInto(packed, this.nos, this.impacts, this.filled);
     this.index.set(term, i);
     this.starts[i] = this.filled;
     this.filled += count;
     this.starts[i + 1] = this.filled;
-    this.max[i] = max;
     return true;
   }
 
