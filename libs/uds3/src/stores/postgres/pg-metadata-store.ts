@@ -114,11 +114,12 @@ export class PgMetadataStore {
   }
 
   /**
-   * Reads long postings (common words: most searches need some) into the keyword cache, most chunks first, until
-   * half the cache is filled or none are left, so that the first searches after a start do not read them one by
-   * one. In pages of about `pageBytes` (one statement each) that searches interleave with (the embedded engine
-   * serves one statement at a time); `stop` ends it between pages. Each page reads its segments' versions with
-   * the postings, so what it caches is tagged as a search would tag it. Returns the bytes cached.
+   * Fills the keyword cache after a start: whole segments first (see holdSegments), then long postings (common
+   * words: most searches need some) of the segments not held, most chunks first, until half of what is left of the
+   * cache is filled or none are left, so that the first searches do not read them one by one. In pages of about
+   * `pageBytes` (one statement each) that searches interleave with (the embedded engine serves one statement at a
+   * time); `stop` ends it between pages. Each page reads its segments' versions with the postings, so what it caches
+   * is tagged as a search would tag it. Returns the bytes held and cached.
    */
   async warmPostings(stop: () => boolean = () => false, pageBytes = 2 * 2 ** 20): Promise<number> {
     const held = await this.holdSegments(stop, pageBytes);
@@ -138,12 +139,8 @@ export class PgMetadataStore {
       planned += r.df * POSTING_BYTES;
     }
     let cached = 0;
-    for (let at = 0; at < chosen.length && !stop(); ) {
-      const page: typeof long = [];
-      for (let bytes = 0; at < chosen.length && bytes < pageBytes; at++) {
-        page.push(chosen[at]);
-        bytes += chosen[at].df * POSTING_BYTES;
-      }
+    for (const page of pagesOf(chosen, pageBytes, (r) => r.df * POSTING_BYTES)) {
+      if (stop()) break;
       const rows: { term: string; segment: string; version: string; postings: Uint8Array }[] = await this.db.query(
         `SELECT p.term, p.segment::text AS segment, s.xmin::text AS version, p.postings
          FROM unnest($1::text[], $2::bigint[]) AS m(term, segment)
@@ -186,16 +183,12 @@ export class PgMetadataStore {
       if (this.heldBytes() + WholeSegment.bytesFor(rows.length, postings) > budget) continue;
       const whole = new WholeSegment(version, rows.length, postings);
       let intact = true;
-      for (let at = 0; intact && at < rows.length && !stop(); ) {
-        const page: string[] = [];
-        for (let bytes = 0; at < rows.length && bytes < pageBytes; at++) {
-          page.push(rows[at].term);
-          bytes += rows[at].df * POSTING_BYTES + 64;
-        }
+      for (const page of pagesOf(rows, pageBytes, (r) => r.df * POSTING_BYTES + 64)) {
+        if (!intact || stop()) break;
         const read: { term: string; version: string; postings: Uint8Array }[] = await this.db.query(
           `SELECT p.term, s.xmin::text AS version, p.postings FROM unnest($2::text[]) AS m(term)
            JOIN ds_kw_postings p ON p.term = m.term AND p.segment = $1 JOIN ds_kw_segments s ON s.id = p.segment`,
-          [id, page],
+          [id, page.map((r) => r.term)],
         );
         intact = read.length === page.length && read.every((r) => r.version === version && whole.add(r.term, r.postings));
       }
@@ -392,7 +385,7 @@ export class PgMetadataStore {
     const versionOf = new Map(head.segments!.map((segment, i) => [segment, head.versions![i]]));
     const rows: PostingsRow[] = [];
     const missing: { term: string; segment: string; version: string }[] = [];
-    const addHeldOrMissing = (segment: string, version: string) => {
+    const cachedOrMissing = (segment: string, version: string) => {
       for (const term of head.terms!) {
         const postings = this.postingsCache.get(term, segment, version);
         if (postings) rows.push({ term, df: postings.nos.length, postings });
@@ -411,7 +404,7 @@ export class PgMetadataStore {
       }
       // gone, rebuilt, or dropped meanwhile by another search: its rows for the query terms are read below
       if (whole) this.dropWholeSegment(segment);
-      if (version !== undefined) addHeldOrMissing(segment, version);
+      if (version !== undefined) cachedOrMissing(segment, version);
     }
     if (headOnly) {
       // segments new since the last listing: their rows for the query terms are read below, and until they are
@@ -420,7 +413,7 @@ export class PgMetadataStore {
       for (const [segment, version] of versionOf) {
         if (heldNow.has(segment)) continue;
         this.allHeld = false;
-        addHeldOrMissing(segment, version);
+        cachedOrMissing(segment, version);
       }
     }
     for (const r of read) {
@@ -746,3 +739,15 @@ function versionRow(r: Record<string, unknown>): VersionRow {
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** `items` in consecutive pages of about `pageBytes` each (a page ends once it reaches that size). */
+function* pagesOf<T>(items: T[], pageBytes: number, bytesOf: (item: T) => number): Generator<T[]> {
+  for (let at = 0; at < items.length; ) {
+    const page: T[] = [];
+    for (let bytes = 0; at < items.length && bytes < pageBytes; at++) {
+      page.push(items[at]);
+      bytes += bytesOf(items[at]);
+    }
+    yield page;
+  }
+}
