@@ -45,7 +45,7 @@ export class ChromaVectorStore implements VectorStore {
       const part = records.slice(i, i + 1000);
       await this.collection.upsert({
         ids: part.map((r) => r.chunk.id),
-        embeddings: part.map((r) => Array.from(r.embedding)),
+        embeddings: part.map((r) => plainArray(r.embedding)),
         metadatas: part.map((r) => ({
           document_id: r.chunk.document_id,
           domain: r.chunk.domain,
@@ -67,7 +67,7 @@ export class ChromaVectorStore implements VectorStore {
   async query(embedding: Float32Array, k: number, filter: SearchFilter): Promise<ScoredId[]> {
     const { tenant, database, id } = this.collection;
     const result = (await this.post(`/api/v2/tenants/${encodeURIComponent(tenant)}/databases/${encodeURIComponent(database)}/collections/${id}/query`, {
-      query_embeddings: [Array.from(embedding)],
+      query_embeddings: [plainArray(embedding)],
       n_results: k,
       where: chromaWhere(filter),
       include: ['distances'],
@@ -118,6 +118,13 @@ export class ChromaVectorStore implements VectorStore {
   async close(): Promise<void> {
     this.agent.destroy();
   }
+}
+
+/** A plain array of the numbers (Array.from walks a typed array through its iterator, an object per number). */
+function plainArray(values: Float32Array): number[] {
+  const out = new Array<number>(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = values[i];
+  return out;
 }
 
 export function chromaWhere(filter: SearchFilter): Where | undefined {

@@ -276,6 +276,7 @@ export class ChunkIdsByNo {
 export class ScoreAccumulator {
   private scores = new Float64Array(1024);
   private seen = new Uint8Array(1024);
+  private heap = new Float64Array(0);
   private touched = new Int32Array(1024);
   private count = 0;
 
@@ -311,7 +312,9 @@ export class ScoreAccumulator {
 
   /** The m-th best score among the given scored chunks (m ≤ their number), by a bounded min-heap. */
   mthBestAmong(chunks: Int32Array, m: number): number {
-    const heap = new Float64Array(m);
+    // the heap is kept between calls: a search asks once per term left, and garbage is collected while others wait
+    if (this.heap.length !== m) this.heap = new Float64Array(m);
+    const heap = this.heap;
     let size = 0;
     for (let i = 0; i < chunks.length; i++) {
       const score = this.scores[chunks[i]];
@@ -320,7 +323,9 @@ export class ScoreAccumulator {
         heap[c] = score;
         while (c > 0 && heap[(c - 1) >> 1] > heap[c]) {
           const p = (c - 1) >> 1;
-          [heap[p], heap[c]] = [heap[c], heap[p]];
+          const t = heap[p];
+          heap[p] = heap[c];
+          heap[c] = t;
           c = p;
         }
       } else if (score > heap[0]) {
@@ -330,12 +335,21 @@ export class ScoreAccumulator {
           if (l >= m) break;
           const w = l + 1 < m && heap[l + 1] < heap[l] ? l + 1 : l;
           if (heap[c] <= heap[w]) break;
-          [heap[c], heap[w]] = [heap[w], heap[c]];
+          const t = heap[c];
+          heap[c] = heap[w];
+          heap[w] = t;
           c = w;
         }
       }
     }
     return heap[0];
+  }
+
+  /** The given chunks (ascending) whose score is at least `floor`, kept in order in the front of `chunks` itself. */
+  keepAtLeast(chunks: Int32Array, floor: number): Int32Array {
+    let kept = 0;
+    for (let i = 0; i < chunks.length; i++) if (this.scores[chunks[i]] >= floor) chunks[kept++] = chunks[i];
+    return chunks.subarray(0, kept);
   }
 
   /** The scored chunks whose score is at least `floor`, ascending by no. */
@@ -386,10 +400,6 @@ export class ScoreAccumulator {
       }
       if (at < nos.length && nos[at] === no) scores[no] += weight * impacts[at];
     }
-  }
-
-  scoreOf(no: number): number {
-    return this.scores[no];
   }
 
   /** The given chunks with their scores as a {@link Ranking}; clears the accumulator for the next query. */
@@ -471,7 +481,9 @@ export class Ranking {
       for (let c = i; c > 0; ) {
         const parent = (c - 1) >> 1;
         if (!this.better(best[parent], best[c])) break;
-        [best[parent], best[c]] = [best[c], best[parent]];
+        const t = best[parent];
+        best[parent] = best[c];
+        best[c] = t;
         c = parent;
       }
     }
@@ -487,7 +499,9 @@ export class Ranking {
         const r = l + 1;
         const w = r < m && this.better(best[l], best[r]) ? r : l;
         if (!this.better(best[c], best[w])) break;
-        [best[c], best[w]] = [best[w], best[c]];
+        const t = best[c];
+        best[c] = best[w];
+        best[w] = t;
         c = w;
       }
     }
@@ -591,10 +605,10 @@ export function rankQuery(acc: ScoreAccumulator, rows: PostingsRow[], n: number,
           // (most do: the next term is looked up for far fewer chunks).
           if (open.length >= firstBatch) floor = Math.max(floor, acc.mthBestAmong(open, firstBatch));
           const rest = boundFrom[i + 1] * (1 + 1e-9);
-          open = open.filter((no) => acc.scoreOf(no) >= floor - rest);
+          open = acc.keepAtLeast(open, floor - rest);
         }
         // every other chunk scores below the floor; these are exact
-        const sure = open.filter((no) => acc.scoreOf(no) >= floor);
+        const sure = acc.keepAtLeast(open, floor);
         // the whole computation only if more is asked for (synchronous, as the accumulator is shared)
         return new PrunedRanking(acc.takeOnly(sure), full);
       }
