@@ -58,7 +58,7 @@ describe('ScoreAccumulator', () => {
       const n = 5000;
       const rows = Array.from({ length: 12 }, (_, i) => {
         const nos = [...new Set(Array.from({ length: 1 + Math.floor(rnd() * 400) }, () => Math.floor(rnd() * 70_000)))].sort((a, b) => a - b);
-        return { term: `t${i % 5}`, df: nos.length, pairs: nos.map((no) => [no, Math.fround(rnd() * 2.2)] as [number, number]) };
+        return { term: `t${i % 5}`, df: nos.length, pairs: nos.map((no) => [no, Math.fround(0.01 + rnd() * 2.2)] as [number, number]) };
       });
       const df = new Map<string, number>();
       for (const r of rows) df.set(r.term, (df.get(r.term) ?? 0) + r.df);
@@ -74,6 +74,14 @@ describe('ScoreAccumulator', () => {
       expect(got.size).toBe(want.size);
       for (const [no, s] of want) expect(got.get(no)).toBeCloseTo(s, 9);
     }
+  });
+
+  it('refuses a weight that is not positive (a chunk counts as scored once its score is not 0)', () => {
+    const acc = new ScoreAccumulator();
+    const postings = decodePostings(pack([[3, 0.5]]));
+    for (const weight of [0, -1, Number.NaN]) expect(() => acc.add(postings, weight)).toThrow(RangeError);
+    acc.add(postings, 2);
+    expect(acc.size).toBe(1);
   });
 });
 

@@ -272,32 +272,30 @@ export class ChunkIdsByNo {
  * Sums idf · impact per chunk `no`. Scores live in a dense Float64Array indexed by `no` (grown on demand) with
  * the list of touched slots, so adding is one array access, and `take` (or `takeOnly`) resets only the touched
  * slots; one instance is reused across queries (use it synchronously: accumulate then take, no await in between).
+ * Weights (idf) and impacts are positive, so a chunk has been touched exactly when its score is not 0.
  */
 export class ScoreAccumulator {
   private scores = new Float64Array(1024);
-  private seen = new Uint8Array(1024);
   private heap = new Float64Array(0);
+  /** Room for every slot of `scores`: a chunk is listed at most once. */
   private touched = new Int32Array(1024);
   private count = 0;
 
   add({ nos, impacts }: Postings, weight: number): void {
+    if (!(weight > 0)) throw new RangeError(`ScoreAccumulator weights must be positive, got ${weight}`);
+    if (!nos.length) return;
     // nos ascend, so the last is the largest
-    if (nos.length && nos[nos.length - 1] >= this.scores.length) this.grow(nos[nos.length - 1]);
+    if (nos[nos.length - 1] >= this.scores.length) this.grow(nos[nos.length - 1]);
     const scores = this.scores;
-    const seen = this.seen;
+    const touched = this.touched;
+    let count = this.count;
     for (let i = 0; i < nos.length; i++) {
       const no = nos[i];
-      if (seen[no] === 0) {
-        seen[no] = 1;
-        if (this.count === this.touched.length) {
-          const t = new Int32Array(this.touched.length * 2);
-          t.set(this.touched);
-          this.touched = t;
-        }
-        this.touched[this.count++] = no;
-      }
-      scores[no] += weight * impacts[i];
+      const score = scores[no];
+      if (score === 0) touched[count++] = no;
+      scores[no] = score + weight * impacts[i];
     }
+    this.count = count;
   }
 
   /** Chunks scored so far. */
@@ -414,7 +412,6 @@ export class ScoreAccumulator {
     for (let i = 0; i < this.count; i++) {
       const no = this.touched[i];
       this.scores[no] = 0;
-      this.seen[no] = 0;
     }
     this.count = 0;
   }
@@ -430,9 +427,9 @@ export class ScoreAccumulator {
     const s = new Float64Array(size);
     s.set(this.scores);
     this.scores = s;
-    const seen = new Uint8Array(size);
-    seen.set(this.seen);
-    this.seen = seen;
+    const touched = new Int32Array(size);
+    touched.set(this.touched.subarray(0, this.count));
+    this.touched = touched;
   }
 }
 
