@@ -444,7 +444,7 @@ export class Ranking {
   private size = 0;
   private handedOut = 0;
   /** Indices handed out by the first batch, when it was picked without the heap. */
-  private taken: Uint8Array | null = null;
+  private taken: Int32Array | null = null;
 
   constructor(
     readonly nos: Int32Array,
@@ -503,8 +503,8 @@ export class Ranking {
       }
     }
     const picked = [...best].sort((a, b) => (this.better(a, b) ? -1 : 1));
-    this.taken = new Uint8Array(this.nos.length);
-    for (const i of picked) this.taken[i] = 1;
+    // most searches never ask for a second batch: the heap of the rest leaves these out only if one does
+    this.taken = Int32Array.from(picked);
     this.handedOut = m;
     return picked.map((i) => ({ no: this.nos[i], score: this.scores[i] }));
   }
@@ -512,7 +512,9 @@ export class Ranking {
   private buildHeap(): void {
     const heap = new Int32Array(this.nos.length - this.handedOut);
     let size = 0;
-    for (let i = 0; i < this.nos.length; i++) if (!this.taken?.[i]) heap[size++] = i;
+    const taken = new Uint8Array(this.nos.length);
+    for (const i of this.taken ?? []) taken[i] = 1;
+    for (let i = 0; i < this.nos.length; i++) if (!taken[i]) heap[size++] = i;
     this.heap = heap;
     this.size = size;
     for (let i = (size >> 1) - 1; i >= 0; i--) this.down(i);
