@@ -185,12 +185,13 @@ export class PgMetadataStore {
       let intact = true;
       for (const page of pagesOf(rows, pageBytes, (r) => r.df * POSTING_BYTES + 64)) {
         if (!intact || stop()) break;
-        const read: { term: string; version: string; postings: Uint8Array }[] = await this.db.query(
-          `SELECT p.term, s.xmin::text AS version, p.postings FROM unnest($2::text[]) AS m(term)
+        // base64: a text result of a third more bytes than the postings, where bytea's hex text has twice as many
+        const read: { term: string; version: string; postings: string }[] = await this.db.query(
+          `SELECT p.term, s.xmin::text AS version, encode(p.postings, 'base64') AS postings FROM unnest($2::text[]) AS m(term)
            JOIN ds_kw_postings p ON p.term = m.term AND p.segment = $1 JOIN ds_kw_segments s ON s.id = p.segment`,
           [id, page.map((r) => r.term)],
         );
-        intact = read.length === page.length && read.every((r) => r.version === version && whole.add(r.term, r.postings));
+        intact = read.length === page.length && read.every((r) => r.version === version && whole.add(r.term, Buffer.from(r.postings, 'base64')));
       }
       if (!intact || !whole.complete) continue;
       this.wholeSegments.set(id, whole);
