@@ -310,7 +310,7 @@ export class ScoreAccumulator {
 
   /** The m-th best score among the given scored chunks (m ≤ their number), by a bounded min-heap. */
   mthBestAmong(chunks: Int32Array, m: number): number {
-    // the heap is kept between calls: a search asks once per term left, and garbage is collected while others wait
+    // kept between calls (a search asks once per term left): less garbage to collect in the middle of searches
     if (this.heap.length !== m) this.heap = new Float64Array(m);
     const heap = this.heap;
     let size = 0;
