@@ -377,9 +377,12 @@ export class Uds3 {
     for (;;) {
       const fused = fuse(lists, query.weights, query.fusion, query.topK);
       const unread = fused.filter((f) => !rows.has(f.chunk_id)).map((f) => f.chunk_id);
+      // A signal's best score stands while one chunk with that score exists: one is asked for at a time (graph
+      // scores tie often: asking for every tied chunk read three times the rows).
       const best = Object.values(lists).flatMap((l) => {
         const max = Math.max(...l.map((h) => h.score));
-        return l.filter((h) => h.score === max && !exists.has(h.chunk_id)).map((h) => h.chunk_id);
+        const tied = l.filter((h) => h.score === max);
+        return tied.some((h) => exists.has(h.chunk_id)) ? [] : tied.slice(0, 1).map((h) => h.chunk_id);
       });
       const ask = [...new Set([...unread, ...best])];
       if (!ask.length) return { fused, rows };
