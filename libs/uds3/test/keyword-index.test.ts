@@ -261,7 +261,21 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
     expect(bytes).toBeGreaterThan(0);
     expect(bytes).toBeLessThanOrEqual(8192 * (7 / 8));
     expect(small.heldSegments.bytes).toBeLessThanOrEqual(8192 * (7 / 8) * (3 / 4));
+    expect(small.heldSegments.count).toBeLessThan(await segments());
     for (const q of queries) expectSameTopK(await small.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
+    // the refresh after a write does not read again the term lists of unchanged segments that did not fit
+    const termLists: unknown[] = [];
+    const dataSourceQuery = db.dataSource.query;
+    db.dataSource.query = function (this: DataSource, ...args: Parameters<DataSource['query']>) {
+      if (/FROM ds_kw_postings WHERE segment = \$1/.test(String(args[0]))) termLists.push(args[1]);
+      return dataSourceQuery.apply(this, args);
+    } as DataSource['query'];
+    try {
+      expect(await small.holdSegments()).toBe(0);
+      expect(termLists).toEqual([]);
+    } finally {
+      db.dataSource.query = dataSourceQuery;
+    }
   });
 
   it('merges the segments of many one-document ingestions, and stays exact for a store whose cache is warm', async () => {

@@ -82,6 +82,11 @@ export class PgMetadataStore {
   private readonly wholeSegments = new Map<string, WholeSegment>();
   /** Whether every segment of the last listing is held whole. */
   private allHeld = false;
+  /**
+   * Segments that did not fit beside those held, with their size at the version measured: the refresh after each
+   * write does not read their term lists again while they still would not fit.
+   */
+  private readonly unheldBytes = new Map<string, { version: string; bytes: number }>();
   /** Ids of ranked chunks by number, for searches without a filter (none when the keyword cache is off). */
   private readonly chunkIds: ChunkIdsByNo | undefined;
 
@@ -173,14 +178,22 @@ export class PgMetadataStore {
     );
     const versionOf = new Map(listed.map((r) => [r.id, r.version]));
     for (const [id, whole] of this.wholeSegments) if (versionOf.get(id) !== whole.version) this.dropWholeSegment(id);
+    for (const id of this.unheldBytes.keys()) if (!versionOf.has(id)) this.unheldBytes.delete(id);
     // largest first (by chunks: their postings are only counted by reading the segment's terms, below)
     const rest = listed.filter((r) => !this.wholeSegments.has(r.id)).sort((a, b) => b.chunks - a.chunks);
     let added = 0;
     for (const { id, version } of rest) {
       if (stop()) break;
+      const known = this.unheldBytes.get(id);
+      if (known?.version === version && this.heldBytes() + known.bytes > budget) continue;
       const rows: { term: string; df: number }[] = await this.db.query(`SELECT term, df FROM ds_kw_postings WHERE segment = $1`, [id]);
       const postings = rows.reduce((sum, r) => sum + r.df, 0);
-      if (this.heldBytes() + WholeSegment.bytesFor(rows.length, postings) > budget) continue;
+      const bytes = WholeSegment.bytesFor(rows.length, postings);
+      if (this.heldBytes() + bytes > budget) {
+        this.unheldBytes.set(id, { version, bytes });
+        continue;
+      }
+      this.unheldBytes.delete(id);
       const whole = new WholeSegment(version, rows.length, postings);
       let intact = true;
       for (const page of pagesOf(rows, pageBytes, (r) => r.df * POSTING_BYTES + 64)) {
