@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ChunkIdsByNo,
   BM25_B,
@@ -105,6 +105,8 @@ describe('rankQuery (max-score pruning)', () => {
 
   it('hands out exactly what the whole computation ranks, batch after batch, pruned or not', () => {
     const acc = new ScoreAccumulator();
+    // the pruned path looks the terms left up for the open chunks only
+    const lookups = vi.spyOn(acc, 'addTo');
     const n = 100_000;
     let pruned = 0;
     let cases = 0;
@@ -124,8 +126,9 @@ describe('rankQuery (max-score pruning)', () => {
         for (const x of want.slice(0, 200)) expect(x.score).toBeCloseTo(plain.get(x.no)!, 9);
         for (const first of [10, 58, 200]) {
           cases++;
+          lookups.mockClear();
           const ranking = rankQuery(acc, rows, n, first);
-          if (!(ranking instanceof Ranking)) pruned++;
+          if (lookups.mock.calls.length) pruned++;
           // the first batch, then growing ones until everything is out (the later ones run the whole computation)
           const got: { no: number; score: number }[] = [];
           for (let m = first; ranking.remaining > 0; m *= 5) got.push(...ranking.next(m));
@@ -144,6 +147,24 @@ describe('rankQuery (max-score pruning)', () => {
       const rows = queryRows(1, 3, 100_000);
       const want = rankQuery(acc, rows, 100_000, Infinity).next(58);
       expect(rankQuery(acc, rows, 100_000, 58).next(58)).toEqual(want);
+    }
+  });
+});
+
+describe('ScoreAccumulator.takeBest', () => {
+  it('hands out the m best as the whole ranking does (ties by no), without the rest, and clears the accumulator', () => {
+    const acc = new ScoreAccumulator();
+    for (const [count, m] of [[5000, 58], [5000, 1], [40, 58], [3000, 200]]) {
+      const nos = [...new Set(Array.from({ length: count }, () => Math.floor(rnd() * 20_000)))].sort((a, b) => a - b);
+      // few distinct impacts: many ties
+      const postings = decodePostings(pack(nos.map((no) => [no, Math.fround((1 + Math.floor(rnd() * 4)) / 4)] as [number, number])));
+      acc.add(postings, 1.5);
+      const want = acc.take().next(m);
+      acc.add(postings, 1.5);
+      const best = acc.takeBest(m);
+      expect(best.remaining).toBe(Math.min(m, nos.length));
+      expect(best.next(m)).toEqual(want);
+      expect(acc.size).toBe(0);
     }
   });
 });

@@ -421,6 +421,46 @@ export class ScoreAccumulator {
     return this.takeOnly(this.touched.slice(0, this.count));
   }
 
+  /**
+   * The m best scored chunks (score descending, then no ascending) as a {@link Ranking}, picked with a bounded heap
+   * without copying the others out; clears the accumulator for the next query.
+   */
+  takeBest(m: number): Ranking {
+    const scores = this.scores;
+    const touched = this.touched;
+    const size = Math.min(m, this.count);
+    // min-heap of the best so far, the worst (lowest score, then highest no) at the root
+    const heap = new Int32Array(size);
+    const worse = (a: number, b: number) => scores[a] < scores[b] || (scores[a] === scores[b] && a > b);
+    for (let i = 0; i < this.count; i++) {
+      const no = touched[i];
+      if (i < size) {
+        let c = i;
+        heap[c] = no;
+        while (c > 0 && worse(heap[c], heap[(c - 1) >> 1])) {
+          const p = (c - 1) >> 1;
+          const t = heap[p];
+          heap[p] = heap[c];
+          heap[c] = t;
+          c = p;
+        }
+      } else if (worse(heap[0], no)) {
+        heap[0] = no;
+        for (let c = 0; ; ) {
+          const l = 2 * c + 1;
+          if (l >= size) break;
+          const w = l + 1 < size && worse(heap[l + 1], heap[l]) ? l + 1 : l;
+          if (!worse(heap[w], heap[c])) break;
+          const t = heap[c];
+          heap[c] = heap[w];
+          heap[w] = t;
+          c = w;
+        }
+      }
+    }
+    return this.takeOnly(heap);
+  }
+
   private grow(no: number): void {
     let size = this.scores.length;
     while (size <= no) size *= 2;
@@ -614,7 +654,9 @@ export function rankQuery(acc: ScoreAccumulator, rows: PostingsRow[], n: number,
     }
     for (const l of terms[j].lists) acc.add(l, terms[j].idf);
   }
-  return acc.take();
+  // Nothing pruned: the first batch straight from the accumulator, without copying out every scored chunk (tens of
+  // thousands for common words, garbage by the next search); the whole computation again only if more is asked for.
+  return acc.size > 4 * firstBatch ? new PrunedRanking(acc.takeBest(firstBatch), full) : acc.take();
 }
 
 /** A first part known exact, then the whole ranking computed when more is asked for (see {@link rankQuery}). */
