@@ -255,6 +255,12 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
     } finally {
       pool.query = query;
     }
+    // held in pages of a few terms each (one statement a page, its postings cut apart by the terms' dfs): the same
+    // exact answers
+    const paged = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, DEFAULT_POSTINGS_CACHE_BYTES, SHORT);
+    expect(await paged.holdSegments(() => false, 256)).toBe(warm.heldSegments.bytes);
+    expect(paged.heldSegments.count).toBe(await segments());
+    for (const q of queries) expectSameTopK(await paged.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
     // within the postings memory (7/8 of the cache), segments held whole at most 3/4 of that
     const small = new PgMetadataStore(db.dataSource, DEFAULT_TS_CONFIGS, 8192, SHORT);
     const bytes = await small.warmPostings();

@@ -73,6 +73,8 @@ export const DEFAULT_TS_CONFIGS: Record<string, string> = { de: 'german', en: 'e
 
 /** Default memory for decoded keyword postings (the whole index of 100,000 typical chunks takes about 60 MB). */
 export const DEFAULT_POSTINGS_CACHE_BYTES = 128 * 2 ** 20;
+/** The longest the start-up hold of whole segments decodes without letting searches in between (ms). */
+const HOLD_SLICE_MS = 1;
 
 export class PgMetadataStore {
   /** Memory for postings: the segments held whole take theirs from it, the per-term cache has the rest. */
@@ -126,7 +128,7 @@ export class PgMetadataStore {
    * time); `stop` ends it between pages. Each page reads its segments' versions with the postings, so what it caches
    * is tagged as a search would tag it. Returns the bytes held and cached.
    */
-  async warmPostings(stop: () => boolean = () => false, pageBytes = 2 * 2 ** 20): Promise<number> {
+  async warmPostings(stop: () => boolean = () => false, pageBytes = 2 ** 20): Promise<number> {
     const held = await this.holdSegments(stop, pageBytes);
     const budget = this.postingsCache.maxBytes / 2;
     if (budget <= 0 || stop()) return held;
@@ -170,7 +172,7 @@ export class PgMetadataStore {
    * `pageBytes`, each checked against the listed version (a segment rebuilt meanwhile is left for the next call);
    * `stop` ends it between pages. Returns the bytes added.
    */
-  async holdSegments(stop: () => boolean = () => false, pageBytes = 2 * 2 ** 20): Promise<number> {
+  async holdSegments(stop: () => boolean = () => false, pageBytes = 2 ** 20): Promise<number> {
     const budget = (this.postingsBytes * 3) / 4;
     if (budget <= 0) return 0;
     const listed: { id: string; version: string; chunks: number }[] = await this.db.query(
@@ -186,25 +188,46 @@ export class PgMetadataStore {
       if (stop()) break;
       const known = this.unheldBytes.get(id);
       if (known?.version === version && this.heldBytes() + known.bytes > budget) continue;
-      const rows: { term: string; df: number }[] = await this.db.query(`SELECT term, df FROM ds_kw_postings WHERE segment = $1`, [id]);
-      const postings = rows.reduce((sum, r) => sum + r.df, 0);
-      const bytes = WholeSegment.bytesFor(rows.length, postings);
+      // The segment's terms in one row, as JSON (parsed natively): tens of thousands of rows of two fields each were
+      // as many objects for the garbage collector to copy while they lived.
+      const [list]: { terms: string[] | null; dfs: number[] | null }[] = await this.db.query(
+        `SELECT json_agg(term) AS terms, json_agg(df) AS dfs FROM ds_kw_postings WHERE segment = $1`,
+        [id],
+      );
+      const terms = list?.terms ?? [];
+      const dfs = list?.dfs ?? [];
+      const postings = dfs.reduce((sum, df) => sum + df, 0);
+      const bytes = WholeSegment.bytesFor(terms.length, postings);
       if (this.heldBytes() + bytes > budget) {
         this.unheldBytes.set(id, { version, bytes });
         continue;
       }
       this.unheldBytes.delete(id);
-      const whole = new WholeSegment(version, rows.length, postings);
-      let intact = true;
-      for (const page of pagesOf(rows, pageBytes, (r) => r.df * POSTING_BYTES + 64)) {
+      const whole = new WholeSegment(version, terms.length, postings);
+      let intact = terms.length > 0;
+      for (const page of pagesOf([...terms.keys()], pageBytes, (i) => dfs[i] * POSTING_BYTES + 64)) {
         if (!intact || stop()) break;
-        // base64: a text result of a third more bytes than the postings, where bytea's hex text has twice as many
-        const read: { term: string; version: string; postings: string }[] = await this.db.query(
-          `SELECT p.term, s.xmin::text AS version, encode(p.postings, 'base64') AS postings FROM unnest($2::text[]) AS m(term)
-           JOIN ds_kw_postings p ON p.term = m.term AND p.segment = $1 JOIN ds_kw_segments s ON s.id = p.segment`,
-          [id, page.map((r) => r.term)],
+        // A page is one row: its terms' postings end to end in the order asked for, as one base64 text (a third more
+        // bytes than the postings, where bytea's hex text has twice as many), cut apart here by the terms' dfs.
+        const [read]: { version: string; found: number; postings: string }[] = await this.db.query(
+          `SELECT s.xmin::text AS version, count(*)::int AS found, encode(string_agg(p.postings, ''::bytea ORDER BY m.ord), 'base64') AS postings
+           FROM unnest($2::text[]) WITH ORDINALITY AS m(term, ord)
+           JOIN ds_kw_postings p ON p.term = m.term AND p.segment = $1 JOIN ds_kw_segments s ON s.id = p.segment
+           GROUP BY s.xmin::text`,
+          [id, page.map((i) => terms[i])],
         );
-        intact = read.length === page.length && read.every((r) => r.version === version && whole.add(r.term, Buffer.from(r.postings, 'base64')));
+        const packed = read ? Buffer.from(read.postings, 'base64') : undefined;
+        intact = !!packed && read.version === version && read.found === page.length;
+        // decoded a slice at a time: searches that arrive meanwhile wait for a slice, not for the page
+        let slice = performance.now();
+        for (let k = 0, at = 0; intact && k < page.length; k++) {
+          const length = dfs[page[k]] * POSTING_BYTES;
+          intact = at + length <= packed!.byteLength && whole.add(terms[page[k]], packed!.subarray(at, (at += length)));
+          if ((k & 63) === 63 && performance.now() - slice > HOLD_SLICE_MS) {
+            await new Promise((resolve) => setImmediate(resolve));
+            slice = performance.now();
+          }
+        }
       }
       if (!intact || !whole.complete) continue;
       this.wholeSegments.set(id, whole);
