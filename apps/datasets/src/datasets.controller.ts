@@ -22,6 +22,18 @@ export class DatasetsController {
     return { status: 'ok', service: 'clara-datasets' };
   }
 
+  /**
+   * Readiness: 503 while the keyword index is being loaded into memory after a start (searches work meanwhile, but
+   * compete with that loading), 200 once it is. Liveness stays GET /health.
+   */
+  @Get('ready')
+  @Public()
+  ready(@Res({ passthrough: true }) res: Response) {
+    if (this.datasets.ready) return { status: 'ready', service: 'clara-datasets' };
+    res.status(503);
+    return { status: 'warming', service: 'clara-datasets', message: 'the keyword index is being loaded into memory' };
+  }
+
   @Post('api/datasets/documents')
   @Authenticated(WRITERS)
   @ApiOperation({ summary: 'Ingest documents: JSON array, JSONL (application/x-ndjson) or multipart text/markdown files' })

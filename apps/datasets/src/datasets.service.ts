@@ -43,6 +43,11 @@ export class DatasetsService {
     return this.deps.maxUploadBytes;
   }
 
+  /** Whether the service is ready for searches: the keyword index's start-up warm-up has ended. */
+  get ready(): boolean {
+    return this.deps.uds3.keywordIndexWarm;
+  }
+
   async ingest(documents: DocumentInput[], user: string | null) {
     const outcome = await this.deps.uds3.ingest(documents);
     const event: DatasetDocumentsIngestedEvent = {

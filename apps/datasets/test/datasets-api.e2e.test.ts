@@ -214,6 +214,17 @@ describe('datasets service over HTTP (embedded default)', () => {
     expect((await call('GET', '/health')).status).toBe(200);
   });
 
+  it('reports ready (GET /ready, public) once the keyword index is warm; 503 "warming" until then', async () => {
+    let ready = await call('GET', '/ready');
+    for (let i = 0; i < 100 && ready.status === 503; i++) {
+      expect(ready.data.status).toBe('warming');
+      await new Promise((r) => setTimeout(r, 50));
+      ready = await call('GET', '/ready');
+    }
+    expect(ready.status).toBe(200);
+    expect(ready.data).toEqual({ status: 'ready', service: 'clara-datasets' });
+  });
+
   let versionId: string;
 
   it('freezes a version from a query, idempotently by content, and diffs versions', async () => {

@@ -103,6 +103,16 @@ export class Uds3 {
    */
   keywordWarmUp: Promise<number> = Promise.resolve(0);
   private closing = false;
+  private warmedUp = false;
+
+  /**
+   * Whether the start-up warm-up of the keyword cache has ended (done, or failed: searches then read postings as
+   * they need them). Until then searches work, but keyword search reads postings rows that the warm-up is loading
+   * and competes with it: a deployment routes searches to the service once this is true (GET /ready).
+   */
+  get keywordIndexWarm(): boolean {
+    return this.warmedUp;
+  }
 
   async init(): Promise<void> {
     await this.stores.documents.init();
@@ -111,6 +121,10 @@ export class Uds3 {
     await this.stores.metadata.warmChunkIds();
     this.keywordWarmUp = this.stores.metadata.warmPostings(() => this.closing);
     this.keywordWarmUp.catch(() => {}); // reported to whoever awaits it; not an unhandled rejection meanwhile
+    this.keywordWarmUp.then(
+      () => (this.warmedUp = true),
+      () => (this.warmedUp = true),
+    );
   }
 
   /**

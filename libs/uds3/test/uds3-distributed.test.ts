@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { createUds3 } from '../src/factory.js';
 import type { VectorStore } from '../src/stores/interfaces.js';
+import type { PgMetadataStore } from '../src/stores/postgres/pg-metadata-store.js';
 import type { Uds3 } from '../src/uds3.js';
 import { exportVersion } from '../src/versions/export.js';
 import { localPostgres, startChroma, startPouchServer, type RunningServer } from '../src/testing.js';
@@ -64,6 +65,26 @@ describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
     const hybrid = await uds3.search({ query_text: 'Windenergie § 35 BauGB', weights: { vector: 1, graph: 1, keyword: 1 } });
     expect(hybrid.results[0].document_id).toBe('wind');
     expect(hybrid.results[0].scores.keyword).toBeGreaterThan(0);
+  });
+
+  it('a second instance on the loaded stores (a restart) reports its keyword index warm once the warm-up has held it', async () => {
+    const restarted = await createUds3({
+      dataSource: db.dataSource,
+      documents: { kind: 'couchdb', url: couch.url, database: 'docs' },
+      vectors: { kind: 'chroma', url: chroma.url, collection: 'dist' },
+      graph: { kind: 'postgres' },
+      embedder: { kind: 'hashing', dimension: 128 },
+    });
+    try {
+      // searches work meanwhile; the warm-up reads the segments in statements of its own, after init
+      expect(restarted.keywordIndexWarm).toBe(false);
+      expect((await restarted.search({ query_text: 'Windenergieanlagen', search_types: ['keyword'] })).results[0].document_id).toBe('wind');
+      expect(await restarted.keywordWarmUp).toBeGreaterThan(0);
+      expect(restarted.keywordIndexWarm).toBe(true);
+      expect((restarted.stores.metadata as PgMetadataStore).heldSegments.count).toBeGreaterThan(0);
+    } finally {
+      await restarted.close();
+    }
   });
 
   it('flags near-duplicates with MinHash LSH and lowers their quality', async () => {
