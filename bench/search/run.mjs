@@ -5,7 +5,7 @@
 //
 // Usage: node bench/search/build.mjs && node bench/search/run.mjs [--n 100000] [--stores embedded,distributed] [--queries 200] [--uds3 path/to/uds3/dist/index.js]
 //   [--baseline path/to/other/uds3/dist/index.js] [--embedded-dir DIR] [--warmup 0]
-//   [--same-queries] [--distributed-keep NAME] [--baseline-first]
+//   [--same-queries] [--distributed-keep NAME] [--baseline-first] [--wait-ready]
 //   [--embedded-vectors worker|main|both] [--embedded-metadata main|worker|both] [--platform path/to/other/platform/dist/index.js]
 // The corpus and the queries come from ./corpus.mjs (shared with segments.mjs).
 // Needs: local PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for `distributed`.
@@ -52,6 +52,9 @@ const { values: args } = parseArgs({
     // right after start the first build measured a slower hybrid tail than the second even when both were the same
     // code (bench/README.md, ninth session), so an A/B runs in both orders
     'baseline-first': { type: 'boolean', default: false },
+    // wait for each build's start-up keyword warm-up (whole segments held) before the first search, as a deployment
+    // does that routes searches to the service once it reports ready (GET /ready)
+    'wait-ready': { type: 'boolean', default: false },
   },
 });
 const platform = await import(args.platform);
@@ -169,6 +172,7 @@ async function runOne(name, builds, loaded = false) {
     // each signal's own time inside the hybrid queries (they run concurrently there)
     inHybrid: { vector: [], keyword: [], graph: [] },
   }));
+  if (args['wait-ready']) await Promise.all(builds.map((b) => b.uds3.keywordWarmUp.catch(() => 0)));
   // warm-up
   for (const b of builds) for (const q of first) for (const types of Object.values(modes)) await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
   for (const b of builds) for (const q of warm) await b.uds3.search({ query_text: q, top_k: 10 }, { log: false });
