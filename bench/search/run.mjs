@@ -52,8 +52,8 @@ const { values: args } = parseArgs({
     // right after start the first build measured a slower hybrid tail than the second even when both were the same
     // code (bench/README.md, ninth session), so an A/B runs in both orders
     'baseline-first': { type: 'boolean', default: false },
-    // wait for each build's start-up keyword warm-up (whole segments held) before the first search, as a deployment
-    // does that routes searches to the service once it reports ready (GET /ready)
+    // wait for each build's start-up warm-up of the search caches (keyword segments held, graph caches filled) before
+    // the first search, as a deployment does that routes searches to the service once it reports ready (GET /ready)
     'wait-ready': { type: 'boolean', default: false },
   },
 });
@@ -172,7 +172,7 @@ async function runOne(name, builds, loaded = false) {
     // each signal's own time inside the hybrid queries (they run concurrently there)
     inHybrid: { vector: [], keyword: [], graph: [] },
   }));
-  if (args['wait-ready']) await Promise.all(builds.map((b) => b.uds3.keywordWarmUp.catch(() => 0)));
+  if (args['wait-ready']) await Promise.all(builds.map((b) => b.uds3.warmUp ?? b.uds3.keywordWarmUp.catch(() => 0)));
   // warm-up
   for (const b of builds) for (const q of first) for (const types of Object.values(modes)) await b.uds3.search({ query_text: q, top_k: 10, search_types: types }, { log: false });
   for (const b of builds) for (const q of warm) await b.uds3.search({ query_text: q, top_k: 10 }, { log: false });

@@ -104,6 +104,8 @@ export async function bootstrap(options: DatasetsBootstrapOptions = {}): Promise
       (bytes) => logger.info('keyword cache warmed', { mb: Math.round(bytes / 2 ** 10) / 2 ** 10, ms: Math.round(performance.now() - warming) }),
       (err: Error) => logger.warn('keyword cache warm-up failed; searches read postings as they need them', { error: err.message }),
     );
+    uds3.graphWarmUp.catch((err: Error) => logger.warn('graph cache warm-up failed; searches read the graph as they need it', { error: err.message }));
+    void uds3.warmUp.then(() => logger.info('search caches warm: ready (GET /ready)', { ms: Math.round(performance.now() - warming) }));
   } catch (err) {
     await uds3?.close();
     await vectorsDb?.release();

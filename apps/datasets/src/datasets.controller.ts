@@ -23,15 +23,15 @@ export class DatasetsController {
   }
 
   /**
-   * Readiness: 503 while the keyword index is being loaded into memory after a start (searches work meanwhile, but
-   * compete with that loading), 200 once it is. Liveness stays GET /health.
+   * Readiness: 503 while the search caches (keyword index, graph) are being loaded into memory after a start
+   * (searches work meanwhile, but compete with that loading), 200 once they are. Liveness stays GET /health.
    */
   @Get('ready')
   @Public()
   ready(@Res({ passthrough: true }) res: Response) {
     if (this.datasets.ready) return { status: 'ready', service: 'clara-datasets' };
     res.status(503);
-    return { status: 'warming', service: 'clara-datasets', message: 'the keyword index is being loaded into memory' };
+    return { status: 'warming', service: 'clara-datasets', message: 'the search caches (keyword index, graph) are being loaded into memory' };
   }
 
   @Post('api/datasets/documents')

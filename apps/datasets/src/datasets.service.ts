@@ -43,9 +43,9 @@ export class DatasetsService {
     return this.deps.maxUploadBytes;
   }
 
-  /** Whether the service is ready for searches: the keyword index's start-up warm-up has ended. */
+  /** Whether the service is ready for searches: the start-up warm-up of the search caches has ended. */
   get ready(): boolean {
-    return this.deps.uds3.keywordIndexWarm;
+    return this.deps.uds3.warm;
   }
 
   async ingest(documents: DocumentInput[], user: string | null) {

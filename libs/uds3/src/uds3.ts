@@ -103,14 +103,20 @@ export class Uds3 {
    */
   keywordWarmUp: Promise<number> = Promise.resolve(0);
   private closing = false;
+  /**
+   * The start-up warm-up of the search caches: the keyword cache (`keywordWarmUp`), then the graph store's caches.
+   * Resolves once both have ended, done or failed (searches then read what they need as they go).
+   */
+  warmUp: Promise<void> = Promise.resolve();
+  /** The graph store's part of `warmUp`: how many entity nodes it read, or why it failed. */
+  graphWarmUp: Promise<number> = Promise.resolve(0);
   private warmedUp = false;
 
   /**
-   * Whether the start-up warm-up of the keyword cache has ended (done, or failed: searches then read postings as
-   * they need them). Until then searches work, but keyword search reads postings rows that the warm-up is loading
-   * and competes with it: a deployment routes searches to the service once this is true (GET /ready).
+   * Whether the start-up warm-up has ended (see `warmUp`). Until then searches work, but read what the warm-up is
+   * loading and compete with it: a deployment routes searches to the service once this is true (GET /ready).
    */
-  get keywordIndexWarm(): boolean {
+  get warm(): boolean {
     return this.warmedUp;
   }
 
@@ -121,10 +127,15 @@ export class Uds3 {
     await this.stores.metadata.warmChunkIds();
     this.keywordWarmUp = this.stores.metadata.warmPostings(() => this.closing);
     this.keywordWarmUp.catch(() => {}); // reported to whoever awaits it; not an unhandled rejection meanwhile
-    this.keywordWarmUp.then(
-      () => (this.warmedUp = true),
-      () => (this.warmedUp = true),
-    );
+    // the graph's after the keyword one: one at a time beside the first searches
+    const { graph } = this.stores;
+    this.graphWarmUp = this.keywordWarmUp
+      .catch(() => 0)
+      .then(() => (this.closing || !graph.warmCaches ? 0 : graph.warmCaches(this.options.graphMaxFanout, () => this.closing)));
+    this.graphWarmUp.catch(() => {});
+    this.warmUp = Promise.allSettled([this.keywordWarmUp, this.graphWarmUp]).then(() => {
+      this.warmedUp = true;
+    });
   }
 
   /**
@@ -138,7 +149,8 @@ export class Uds3 {
 
   async close(): Promise<void> {
     this.closing = true;
-    await this.keywordWarmUp.catch(() => {}); // its statements must end before the caller releases the database
+    // their statements must end before the caller releases the database
+    await Promise.allSettled([this.keywordWarmUp, this.graphWarmUp]);
     await Promise.allSettled([this.stores.documents.close(), this.stores.vectors.close(), this.stores.graph.close(), this.embedder.close?.()]);
   }
 

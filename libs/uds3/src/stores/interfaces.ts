@@ -43,6 +43,8 @@ export interface GraphStore {
    * is such a hub is ignored.
    */
   expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]>;
+  /** Fills what the store keeps between searches after a start (optional); `stop` ends it early. */
+  warmCaches?(maxFanout: number, stop: () => boolean): Promise<number>;
   /** Removes the documents' own nodes (document, chunks) and their edges; shared entity nodes stay. */
   deleteDocuments(documentIds: string[]): Promise<void>;
   countNodes(): Promise<number>;
