@@ -209,7 +209,7 @@ export class PgGraphStore implements GraphStore {
    * about `pageEdges` edges at a time (searches interleave), until half of either cache is used or every such node
    * is in. `stop` ends it between pages. Returns how many nodes it read.
    */
-  async warmCaches(maxFanout: number, stop: () => boolean = () => false, pageEdges = 16_384): Promise<number> {
+  async warmCaches(maxFanout: number, stop: () => boolean = () => false, pageEdges = 4096): Promise<number> {
     const { cache, walks } = this;
     if (!cache || !walks) return 0;
     const nodes: { id: string; degree: number }[] = await this.db.query(
