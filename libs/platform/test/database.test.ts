@@ -159,6 +159,21 @@ describe('acquireDataSource embedded (PGlite)', () => {
     }
   });
 
+  it('on this thread, statements awaited one after another still let timers and sockets in between them', async () => {
+    const db = await acquireDataSource({ dataDir: mkdtempSync(join(base, 'turns-')), embeddedThread: 'main' });
+    try {
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      const started = performance.now();
+      // a warm-up's pattern: one short statement after another for well over the timer's period
+      while (performance.now() - started < 100) await db.dataSource.query(`SELECT 1`);
+      clearInterval(timer);
+      expect(ticks).toBeGreaterThan(10);
+    } finally {
+      await db.release();
+    }
+  });
+
   it('refuses a data directory that another live process holds', async () => {
     const other = mkdtempSync(join(tmpdir(), 'clara-pglite-lock-'));
     try {

@@ -131,6 +131,10 @@ export class InProcessConnection extends Duplex {
       if (this.destroyed) return;
       try {
         const answer = await this.executor.exec(this.id, run);
+        // Handed over on the next turn of the event loop: an engine on this thread answers within promise jobs
+        // alone, and a caller that awaits one statement after another (a warm-up reading hundreds) would otherwise
+        // keep timers and sockets (HTTP requests) waiting until its very last statement.
+        await new Promise((resolve) => setImmediate(resolve));
         if (answer.length) this.push(answer);
       } catch (err) {
         this.destroy(err as Error);
