@@ -203,7 +203,7 @@ export class PgGraphStore implements GraphStore {
 
   /**
    * Fills the graph caches after a start, so that the first searches do not each read what the caches fill with
-   * (at 100,000 chunks a graph search took 3–4 times as long in its first few hundred searches as later): the
+   * (at 100,000 chunks a graph search took twice as long in its first few hundred searches as later): the
    * walkable entity nodes, most connected first (the query words a search most often meets), with their seed rows,
    * their walkable neighbours and their chunk lists, read by the statement a search's first step runs, a page of
    * about `pageEdges` edges at a time (searches interleave), until half of either cache is used or every such node
