@@ -12,6 +12,7 @@ import { fuse } from './search/fusion.js';
 import { parseFilter, parseSearchRequest, type SearchQuery } from './search/request.js';
 import type { DocumentStore, GraphStore, VectorStore } from './stores/interfaces.js';
 import type { DocumentBatchEntry, HydratedChunk, PgMetadataStore, VersionRow } from './stores/postgres/pg-metadata-store.js';
+import { PgGraphStore } from './stores/postgres/pg-graph-store.js';
 import { chunkText, type ChunkOptions } from './text/chunker.js';
 import { entityNodeId, extractCitations, extractKeywords, queryKeywords } from './text/entities.js';
 import type { TokenCounter } from './text/tokens.js';
@@ -310,6 +311,12 @@ export class Uds3 {
     return this.runSearch(query, options.log ?? true);
   }
 
+  /** Whether the graph store keeps its tables in the metadata store's database (and so reads its version there). */
+  private graphBesideMetadata(): boolean {
+    const { graph, metadata } = this.stores;
+    return graph instanceof PgGraphStore && graph.dataSource === metadata.dataSource;
+  }
+
   async runSearch(query: SearchQuery, log = true): Promise<SearchOutcome> {
     const started = performance.now();
     const pool = Math.min(Math.max(query.topK * 3, 50), Math.max(query.topK, 2000));
@@ -330,14 +337,25 @@ export class Uds3 {
     // Vector search is the slowest signal: its request goes out first. Each statement written to another store's
     // socket wakes that server, which on a busy machine can take this thread's core for a while.
     if (vector && query.types.length > 1) await new Promise((resolve) => setImmediate(resolve));
+    // Graph tables in the metadata database: the keyword search's first statement reads the graph's version too, and
+    // a walk whose caches hold everything it needs then runs no statement of its own.
+    let settleGraphVersion: (version: string | undefined) => void = () => {};
+    const graphVersion =
+      query.types.includes('keyword') && query.types.includes('graph') && this.graphBesideMetadata()
+        ? new Promise<string | undefined>((resolve) => (settleGraphVersion = resolve))
+        : undefined;
     await Promise.all([
       vector,
       ...query.types.map(async (type) => {
         if (type === 'keyword') {
-          lists.keyword = await timed('keyword', () => this.stores.metadata.keywordSearch(query.queryText, pool, query.filter));
+          lists.keyword = await timed('keyword', () =>
+            this.stores.metadata
+              .keywordSearch(query.queryText, pool, query.filter, graphVersion ? settleGraphVersion : undefined)
+              .finally(() => settleGraphVersion(undefined)),
+          );
         } else if (type === 'graph') {
           lists.graph = await timed('graph', () =>
-            this.stores.graph.expand(queryEntities(query.queryText), query.graphHops, pool, this.options.graphMaxFanout),
+            this.stores.graph.expand(queryEntities(query.queryText), query.graphHops, pool, this.options.graphMaxFanout, graphVersion),
           );
         }
       }),

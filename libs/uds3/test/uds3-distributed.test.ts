@@ -92,6 +92,42 @@ describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
     }
   });
 
+  it('a hybrid search reads the graph version in its keyword statement: no graph statement on warm caches, and another instance’s graph write is seen', async () => {
+    const hybrid = { query_text: 'Windenergie § 35 BauGB', top_k: 20, weights: { vector: 1, graph: 1, keyword: 1 } };
+    const before = await uds3.search(hybrid); // the graph caches now hold what this query's walk needs
+    const other = await createUds3({
+      dataSource: db.dataSource,
+      documents: { kind: 'couchdb', url: couch.url, database: 'docs' },
+      vectors: { kind: 'chroma', url: chroma.url, collection: 'dist' },
+      graph: { kind: 'postgres' },
+      embedder: { kind: 'hashing', dimension: 128 },
+    });
+    await other.warmUp; // its statements are not this search's
+    const pool = (db.dataSource.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
+    const statements: string[] = [];
+    const query = pool.query;
+    pool.query = function (this: unknown, ...args: unknown[]) {
+      const [config] = args as [string | { text: string }];
+      statements.push(typeof config === 'string' ? config : config.text);
+      return query.apply(this, args);
+    };
+    try {
+      expect((await uds3.search(hybrid)).results).toEqual(before.results);
+      expect(statements.some((t) => t.includes('ds_graph_state'))).toBe(true); // in the keyword listing
+      expect(statements.filter((t) => t.includes('ds_graph_first_step'))).toEqual([]);
+      // another instance writes the graph: the version read with the keyword statement is newer, and the walk reads
+      await other.ingest([{ id: 'neu', title: 'Neu', content: `Auch Solarparks fallen unter § 35 BauGB. ${para('Solarpark', 2)}`, domain: 'energie', language: 'de' }]);
+      statements.length = 0;
+      const after = await uds3.search(hybrid);
+      expect(statements.some((t) => t.includes('ds_graph_first_step'))).toBe(true);
+      expect(after.results.find((r) => r.document_id === 'neu')?.scores.graph).toBeGreaterThan(0);
+    } finally {
+      pool.query = query;
+      await other.deleteDocuments(['neu']);
+      await other.close();
+    }
+  });
+
   it('flags near-duplicates with MinHash LSH and lowers their quality', async () => {
     const original = (await uds3.getDocument('pv')) as unknown as { content: string; quality: { score: number } };
     const copy = `${original.content} Stand: 2024.`; // a re-published copy with a date line appended

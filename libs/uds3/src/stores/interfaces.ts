@@ -40,9 +40,11 @@ export interface GraphStore {
    * Chunks reachable from the seed nodes within `hops` edges (either direction), scored by proximity:
    * Σ over seeds of 1 / distance. Chunks are end points of the walk, and nodes with more than `maxFanout`
    * edges are reached but not walked through, so hubs (a very common keyword) do not flood the walk; a seed that
-   * is such a hub is ignored.
+   * is such a hub is ignored. `version`: the graph's version as the caller read it at the start of this search from
+   * the same database (see `PgMetadataStore.keywordSearch`), for a store that would otherwise read it (undefined:
+   * not read).
    */
-  expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]>;
+  expand(seedIds: string[], hops: number, limit: number, maxFanout: number, version?: Promise<string | undefined>): Promise<ScoredId[]>;
   /** Fills what the store keeps between searches after a start (optional); `stop` ends it early. */
   warmCaches?(maxFanout: number, stop: () => boolean): Promise<number>;
   /** Removes the documents' own nodes (document, chunks) and their edges; shared entity nodes stay. */

@@ -33,6 +33,11 @@ export class PgGraphStore implements GraphStore {
     this.walks = cacheBytes > 0 ? new EntityWalkCache(Math.floor(cacheBytes / 8)) : undefined;
   }
 
+  /** The database the graph tables live in. */
+  get dataSource(): DataSource {
+    return this.db;
+  }
+
   async init(): Promise<void> {
     // tables created by the UDS3 migrations; the server version picks the membership query (see `expand`)
     const [row] = await this.db.query(`SELECT current_setting('server_version_num')::int AS v`);
@@ -76,7 +81,7 @@ export class PgGraphStore implements GraphStore {
    * deeper layers are only tested for the chunks that can still reach the top, and enumerated only when an
    * unseen chunk could (see `rank`). Chunk nodes are recognised by their id prefix, which carries the chunk id.
    */
-  async expand(seedIds: string[], hops: number, limit: number, maxFanout: number): Promise<ScoredId[]> {
+  async expand(seedIds: string[], hops: number, limit: number, maxFanout: number, version?: Promise<string | undefined>): Promise<ScoredId[]> {
     if (!seedIds.length) return [];
     // each walked node's row version, for the chunk-list cache (any change to a node's edges rewrites its row)
     const walked: WalkedNodes = new Map();
@@ -84,12 +89,13 @@ export class PgGraphStore implements GraphStore {
     // The graph's version comes first (what the walk reads later is at least this new; see EntityWalkCache), in one
     // statement with the seeds and first steps the cache lacks as it stands, so a walk from new query words takes one
     // round trip less, twice. A newer version empties the cache; what that statement did not read is read after.
-    const first = await this.readWalk(
-      this.walks ? this.walks.uncached(unique, maxFanout, 'seeds') : unique,
-      hops > 1 ? (this.walks ? this.walks.uncached(unique, maxFanout, 'neighbours') : unique) : [],
-      this.cache?.uncached(this.walks ? this.walks.mayWalk(unique, maxFanout) : unique) ?? [],
-      maxFanout,
-    );
+    const seeds = this.walks ? this.walks.uncached(unique, maxFanout, 'seeds') : unique;
+    const outOf = hops > 1 ? (this.walks ? this.walks.uncached(unique, maxFanout, 'neighbours') : unique) : [];
+    const listsOf = this.cache?.uncached(this.walks ? this.walks.mayWalk(unique, maxFanout) : unique) ?? [];
+    // When the caches hold all of that, the version read by the caller's statement at the start of this search
+    // serves as well as one read here, and the walk needs no statement at all (unless the version moved on).
+    const known = !seeds.length && !outOf.length && !listsOf.length && version ? await version : undefined;
+    const first = known !== undefined ? nothingReadAt(known) : await this.readWalk(seeds, outOf, listsOf, maxFanout);
     const walk = this.walks?.walk(first.version, maxFanout);
     // what that statement did not read, read by the same function (its plan is kept: see readWalk)
     const readSeeds = (ids: string[]) => first.seeds.answer(ids, async (rest) => (await this.readWalk(rest, [], [], maxFanout)).seedRows);
@@ -97,8 +103,8 @@ export class PgGraphStore implements GraphStore {
     const readNeighbours = (nodes: string[]) =>
       first.neighbours.answer(nodes, async (rest) => (await this.readWalk([], rest, [], maxFanout)).neighbourRows);
     // seed order fixes the order scores are summed in: the same with and without the cache
-    const seeds = (walk ? await walk.seeds(unique, readSeeds) : await readSeeds(unique)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    for (const s of seeds) walked.set(s.id, s);
+    const seedRows = (walk ? await walk.seeds(unique, readSeeds) : await readSeeds(unique)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const s of seedRows) walked.set(s.id, s);
     const links: GraphLinks = {
       entityNeighbours: async (nodes) => {
         const rows = walk ? await walk.neighbours(nodes, readNeighbours) : await readNeighbours(nodes);
@@ -124,7 +130,7 @@ export class PgGraphStore implements GraphStore {
         );
       },
     };
-    return proximityTopK(seeds, hops, limit, this.cache ? cachedGraphLinks(links, this, this.cache, walked) : links);
+    return proximityTopK(seedRows, hops, limit, this.cache ? cachedGraphLinks(links, this, this.cache, walked) : links);
   }
 
   /**
@@ -244,6 +250,17 @@ export class PgGraphStore implements GraphStore {
 }
 
 /** Rows read ahead for some ids: a question about those ids is answered from them, only the other ids are read. */
+/** What `readWalk` returns when there was nothing to read but the graph's version, and that was known. */
+function nothingReadAt(version: string) {
+  return {
+    version,
+    seedRows: [] as EntityRow[],
+    neighbourRows: [] as NeighbourRow[],
+    seeds: new ReadAhead<EntityRow>([], [], (r) => r.id),
+    neighbours: new ReadAhead<NeighbourRow>([], [], (r) => r.src),
+  };
+}
+
 class ReadAhead<T> {
   private readonly asked: Set<string>;
 

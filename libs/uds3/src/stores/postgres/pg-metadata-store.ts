@@ -110,6 +110,11 @@ export class PgMetadataStore {
 
   private readonly accumulator = new ScoreAccumulator();
 
+  /** The database the metadata (and keyword index) live in. */
+  get dataSource(): DataSource {
+    return this.db;
+  }
+
   /** Fills the chunk ids by number with the newest chunks, so keyword search resolves its hits in memory from the start. */
   async warmChunkIds(): Promise<void> {
     if (!this.chunkIds) return;
@@ -384,9 +389,11 @@ export class PgMetadataStore {
    * trip), long ones only as their size. A second round trip reads the long postings the cache lacks or holds for
    * an older version of their segment (common words, rarely). Scores are summed here; then the best chunks are
    * resolved to ids through the filter in growing batches until k pass (deleted or filtered chunks are skipped;
-   * without a filter, from memory where known).
+   * without a filter, from memory where known). `onGraphVersion`: the first statement also reads the version of the
+   * graph tables in this database (`ds_graph_state`) and hands it over as soon as it arrives, for a graph walk of the
+   * same search (see `PgGraphStore.expand`).
    */
-  async keywordSearch(queryText: string, k: number, filter: SearchFilter): Promise<ScoredId[]> {
+  async keywordSearch(queryText: string, k: number, filter: SearchFilter, onGraphVersion?: (version: string) => void): Promise<ScoredId[]> {
     const configs = [...new Set([...Object.values(this.tsConfigs), 'simple'])];
     // the segments held whole when the statement is sent: it reads none of their rows, and while every segment is
     // held (as at the last listing), no postings rows at all
@@ -394,7 +401,8 @@ export class PgMetadataStore {
     const headOnly = held.length > 0 && this.allHeld;
     const listing = `WITH q AS (SELECT coalesce(array_agg(DISTINCT x.lexeme), '{}') AS terms
                   FROM unnest($2::regconfig[]) AS cfg(c), unnest(to_tsvector(cfg.c, $1)) x)
-       SELECT q.terms, s.segments, s.versions, s.n, NULL::text AS term, NULL::text AS segment, NULL::bytea AS postings
+       SELECT q.terms, s.segments, s.versions, s.n, NULL::text AS term, NULL::text AS segment, NULL::bytea AS postings,
+         ${onGraphVersion ? '(SELECT version::text FROM ds_graph_state)' : 'NULL::text'} AS graph_version
        FROM q, (SELECT coalesce(array_agg(id::text), '{}') AS segments, coalesce(array_agg(xmin::text), '{}') AS versions,
                   coalesce(sum(chunk_count), 0)::text AS n
                 FROM ds_kw_segments) s`;
@@ -407,17 +415,19 @@ export class PgMetadataStore {
       term: string | null;
       segment: string | null;
       postings: Uint8Array | null;
+      graph_version: string | null;
     }[] = headOnly
       ? await preparedQuery(this.db, listing, [queryText, configs])
       : await preparedQuery(
           this.db,
           `${listing}
        UNION ALL
-       SELECT NULL, NULL, NULL, NULL, p.term, p.segment::text, CASE WHEN p.df <= $3 THEN p.postings END
+       SELECT NULL, NULL, NULL, NULL, p.term, p.segment::text, CASE WHEN p.df <= $3 THEN p.postings END, NULL
        FROM q, ds_kw_postings p WHERE p.term = ANY(q.terms) AND p.segment <> ALL($4::bigint[])`,
           [queryText, configs, this.shortPostings, held],
         );
     const head = read.find((r) => r.terms !== null)!;
+    if (head.graph_version !== null) onGraphVersion?.(head.graph_version);
     if (!head.terms!.length || !head.segments!.length || k <= 0) return [];
     const versionOf = new Map(head.segments!.map((segment, i) => [segment, head.versions![i]]));
     const rows: PostingsRow[] = [];
