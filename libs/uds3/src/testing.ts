@@ -82,6 +82,22 @@ export function startChroma(): Promise<RunningServer> {
 }
 
 /** A migrated DataSource on a fresh database of the local PostgreSQL server, dropped by `close`. */
+/**
+ * Records the text of every statement the DataSource's pool runs (named prepared statements included, which bypass
+ * `DataSource.query`) until `restore` is called.
+ */
+export function recordStatements(dataSource: DataSource): { statements: string[]; restore(): void } {
+  const pool = (dataSource.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
+  const statements: string[] = [];
+  const query = pool.query;
+  pool.query = function (this: unknown, ...args: unknown[]) {
+    const [config] = args as [string | { text: string }];
+    statements.push(typeof config === 'string' ? config : config.text);
+    return query.apply(this, args);
+  };
+  return { statements, restore: () => void (pool.query = query) };
+}
+
 export async function localPostgres(): Promise<{ dataSource: DataSource; close(): Promise<void> }> {
   const { createTestDatabase } = await import('@clara/platform/testing');
   const db = await createTestDatabase('uds3');

@@ -12,7 +12,7 @@ import type { ScoredId, SearchFilter, StoredDocument } from '../src/model.js';
 import { Uds3Initial1764130000000, UDS3_MIGRATIONS } from '../src/stores/postgres/migrations.js';
 import { mergeSmallSegments } from '../src/stores/postgres/keyword-index.js';
 import { DEFAULT_POSTINGS_CACHE_BYTES, DEFAULT_TS_CONFIGS, PgMetadataStore, type DocumentBatchEntry } from '../src/stores/postgres/pg-metadata-store.js';
-import { embeddedPostgres, localPostgres } from '../src/testing.js';
+import { embeddedPostgres, localPostgres, recordStatements } from '../src/testing.js';
 
 // ---- a seeded corpus: German, English and unknown-language documents over a small Zipf-ish vocabulary --------
 function corpus(seed: number) {
@@ -219,14 +219,7 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
     expect(await warm.warmPostings(() => true)).toBe(0); // told to stop before the first page
     expect(await warm.warmPostings()).toBeGreaterThan(0);
     expect(warm.heldSegments.count).toBe(await segments());
-    const pool = (db.dataSource.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
-    const read: string[] = [];
-    const query = pool.query;
-    pool.query = function (this: unknown, ...args: unknown[]) {
-      const [config] = args as [string | { text: string }];
-      read.push(typeof config === 'string' ? config : config.text);
-      return query.apply(this, args);
-    };
+    const { statements: read, restore } = recordStatements(db.dataSource);
     // statements that read postings rows (a search's first statement does only while some segment is not held)
     const postingsReads = () => read.filter((t) => /ds_kw_postings/.test(t)).length;
     try {
@@ -253,7 +246,7 @@ function keywordIndexSuite(open: () => Promise<{ dataSource: DataSource; close()
       for (const q of queries) expectSameTopK(await warm.keywordSearch(q, 10, {}), await bruteForce(db.dataSource, q, 10, {}));
       expect(postingsReads()).toBe(0);
     } finally {
-      pool.query = query;
+      restore();
     }
     // held in pages of a few terms each (one statement a page, its postings cut apart by the terms' dfs): the same
     // exact answers

@@ -9,7 +9,7 @@ import type { VectorStore } from '../src/stores/interfaces.js';
 import type { PgMetadataStore } from '../src/stores/postgres/pg-metadata-store.js';
 import type { Uds3 } from '../src/uds3.js';
 import { exportVersion } from '../src/versions/export.js';
-import { localPostgres, startChroma, startPouchServer, type RunningServer } from '../src/testing.js';
+import { localPostgres, recordStatements, startChroma, startPouchServer, type RunningServer } from '../src/testing.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,16 @@ let dataDir: string;
 
 const para = (topic: string, n: number) =>
   Array.from({ length: n }, (_, i) => `${topic} Absatz ${i}: Die Behörde prüft den Antrag nach den Vorschriften des Baurechts sorgfältig.`).join(' ');
+
+/** A second Uds3 on the same stores, as another replica of the datasets service (or the same one after a restart). */
+const anotherInstance = () =>
+  createUds3({
+    dataSource: db.dataSource,
+    documents: { kind: 'couchdb', url: couch.url, database: 'docs' },
+    vectors: { kind: 'chroma', url: chroma.url, collection: 'dist' },
+    graph: { kind: 'postgres' },
+    embedder: { kind: 'hashing', dimension: 128 },
+  });
 
 describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
   beforeAll(async () => {
@@ -68,13 +78,7 @@ describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
   });
 
   it('a second instance on the loaded stores (a restart) reports itself warm once the warm-up has held the keyword segments', async () => {
-    const restarted = await createUds3({
-      dataSource: db.dataSource,
-      documents: { kind: 'couchdb', url: couch.url, database: 'docs' },
-      vectors: { kind: 'chroma', url: chroma.url, collection: 'dist' },
-      graph: { kind: 'postgres' },
-      embedder: { kind: 'hashing', dimension: 128 },
-    });
+    const restarted = await anotherInstance();
     try {
       // searches work meanwhile; the warm-up reads the segments in statements of its own, after init
       expect(restarted.warm).toBe(false);
@@ -95,22 +99,9 @@ describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
   it('a hybrid search reads the graph version in its keyword statement: no graph statement on warm caches, and another instance’s graph write is seen', async () => {
     const hybrid = { query_text: 'Windenergie § 35 BauGB', top_k: 20, weights: { vector: 1, graph: 1, keyword: 1 } };
     const before = await uds3.search(hybrid); // the graph caches now hold what this query's walk needs
-    const other = await createUds3({
-      dataSource: db.dataSource,
-      documents: { kind: 'couchdb', url: couch.url, database: 'docs' },
-      vectors: { kind: 'chroma', url: chroma.url, collection: 'dist' },
-      graph: { kind: 'postgres' },
-      embedder: { kind: 'hashing', dimension: 128 },
-    });
+    const other = await anotherInstance();
     await other.warmUp; // its statements are not this search's
-    const pool = (db.dataSource.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
-    const statements: string[] = [];
-    const query = pool.query;
-    pool.query = function (this: unknown, ...args: unknown[]) {
-      const [config] = args as [string | { text: string }];
-      statements.push(typeof config === 'string' ? config : config.text);
-      return query.apply(this, args);
-    };
+    const { statements, restore } = recordStatements(db.dataSource);
     try {
       expect((await uds3.search(hybrid)).results).toEqual(before.results);
       expect(statements.some((t) => t.includes('ds_graph_state'))).toBe(true); // in the keyword listing
@@ -122,7 +113,7 @@ describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
       expect(statements.some((t) => t.includes('ds_graph_first_step'))).toBe(true);
       expect(after.results.find((r) => r.document_id === 'neu')?.scores.graph).toBeGreaterThan(0);
     } finally {
-      pool.query = query;
+      restore();
       await other.deleteDocuments(['neu']);
       await other.close();
     }
