@@ -4,7 +4,7 @@ import { DatasetsController } from './datasets.controller.js';
 import type { DatasetsService } from './datasets.service.js';
 
 describe('DatasetsController readiness', () => {
-  it('answers GET /ready with 503 "warming" until the keyword index is warm, then 200 "ready"', () => {
+  it('answers GET /ready with 503 "warming" until the search caches are warm, then 200 "ready"', () => {
     const service = { ready: false };
     const controller = new DatasetsController(service as DatasetsService);
     let status = 200;

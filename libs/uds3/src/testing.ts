@@ -81,7 +81,6 @@ export function startChroma(): Promise<RunningServer> {
   return startServer('chroma', 'chroma', (port, dir) => ['run', '--path', dir, '--port', String(port), '--host', '127.0.0.1'], '/api/v2/heartbeat');
 }
 
-/** A migrated DataSource on a fresh database of the local PostgreSQL server, dropped by `close`. */
 /**
  * Records the text of every statement the DataSource's pool runs (named prepared statements included, which bypass
  * `DataSource.query`) until `restore` is called.
@@ -98,6 +97,7 @@ export function recordStatements(dataSource: DataSource): { statements: string[]
   return { statements, restore: () => void (pool.query = query) };
 }
 
+/** A migrated DataSource on a fresh database of the local PostgreSQL server, dropped by `close`. */
 export async function localPostgres(): Promise<{ dataSource: DataSource; close(): Promise<void> }> {
   const { createTestDatabase } = await import('@clara/platform/testing');
   const db = await createTestDatabase('uds3');

@@ -7,7 +7,7 @@ import type { GraphEdge, GraphNode, ScoredId } from '../../model.js';
 import type { GraphStore } from '../interfaces.js';
 import { cachedGraphLinks, ChunkListCache, EntityWalkCache, type EntityRow, type NeighbourRow, type WalkedNodes } from '../graph-cache.js';
 import { CHUNK, proximityTopK, type GraphLinks } from '../graph-ranking.js';
-import { preparedQuery } from './sql.js';
+import { pagesOf, preparedQuery } from './sql.js';
 
 /** Typical edges of a chunk node (its document, citations and keywords). */
 const CHUNK_EDGES = 15;
@@ -223,13 +223,9 @@ export class PgGraphStore implements GraphStore {
       [maxFanout],
     );
     let read = 0;
-    for (let at = 0; at < nodes.length; ) {
+    for (const rows of pagesOf(nodes, pageEdges, (n) => n.degree)) {
       if (stop() || cache.usedBytes > cache.maxBytes / 2 || walks.usedBytes > walks.maxBytes / 2) break;
-      const page: string[] = [];
-      for (let edges = 0; at < nodes.length && (page.length === 0 || edges + nodes[at].degree <= pageEdges); at++) {
-        page.push(nodes[at].id);
-        edges += nodes[at].degree;
-      }
+      const page = rows.map((n) => n.id);
       // the chunk lists go into the list cache in readWalk; the walk keeps what the statement read (all of it:
       // every node of the page is a walkable entity, and the statement read the walkable neighbours of each)
       const first = await this.readWalk(page, page, cache.uncached(page), maxFanout);
@@ -249,7 +245,6 @@ export class PgGraphStore implements GraphStore {
   async close(): Promise<void> {}
 }
 
-/** Rows read ahead for some ids: a question about those ids is answered from them, only the other ids are read. */
 /** What `readWalk` returns when there was nothing to read but the graph's version, and that was known. */
 function nothingReadAt(version: string) {
   return {
@@ -261,6 +256,7 @@ function nothingReadAt(version: string) {
   };
 }
 
+/** Rows read ahead for some ids: a question about those ids is answered from them, only the other ids are read. */
 class ReadAhead<T> {
   private readonly asked: Set<string>;
 

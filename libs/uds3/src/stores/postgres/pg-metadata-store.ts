@@ -17,7 +17,7 @@ import {
   WholeSegment,
   type PostingsRow,
 } from './keyword-index.js';
-import { filterConditions, preparedQuery, tsConfigFor, where } from './sql.js';
+import { filterConditions, pagesOf, preparedQuery, tsConfigFor, where } from './sql.js';
 
 export interface DocumentBatchEntry {
   doc: StoredDocument;
@@ -786,15 +786,3 @@ function versionRow(r: Record<string, unknown>): VersionRow {
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
-/** `items` in consecutive pages of about `pageBytes` each (a page ends once it reaches that size). */
-function* pagesOf<T>(items: T[], pageBytes: number, bytesOf: (item: T) => number): Generator<T[]> {
-  for (let at = 0; at < items.length; ) {
-    const page: T[] = [];
-    for (let bytes = 0; at < items.length && bytes < pageBytes; at++) {
-      page.push(items[at]);
-      bytes += bytesOf(items[at]);
-    }
-    yield page;
-  }
-}

@@ -53,3 +53,18 @@ export const where = (conditions: string[]) => (conditions.length ? `WHERE ${con
 export function tsConfigFor(language: string, configs: Record<string, string>): string {
   return configs[language] ?? 'simple';
 }
+
+/**
+ * `items` in consecutive pages of about `pageSize` each, as `sizeOf` counts (a page ends once it reaches that size):
+ * what a background read asks for in one statement.
+ */
+export function* pagesOf<T>(items: T[], pageSize: number, sizeOf: (item: T) => number): Generator<T[]> {
+  for (let at = 0; at < items.length; ) {
+    const page: T[] = [];
+    for (let size = 0; at < items.length && size < pageSize; at++) {
+      page.push(items[at]);
+      size += sizeOf(items[at]);
+    }
+    yield page;
+  }
+}
