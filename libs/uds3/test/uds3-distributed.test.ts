@@ -119,6 +119,28 @@ describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
     }
   });
 
+  it('after its warm-up an instance knows which query words name no entity (no graph statement), and still finds one that another instance makes an entity', async () => {
+    const replica = await anotherInstance();
+    await replica.warmUp; // learnt every walkable keyword and citation node at the graph's current version
+    const hybrid = { query_text: 'Zauberwort Windenergie', top_k: 20, weights: { vector: 1, graph: 1, keyword: 1 } };
+    const { statements, restore } = recordStatements(db.dataSource);
+    try {
+      const before = await replica.search(hybrid);
+      expect(statements.filter((t) => t.includes('ds_graph_first_step'))).toEqual([]);
+      expect(before.results.some((r) => r.document_id === 'zauber')).toBe(false);
+      // "Zauberwort", frequent in a new document, becomes a keyword node: the graph's version moves on
+      await uds3.ingest([{ id: 'zauber', title: 'Zauberwort', content: `Zauberwort hier, Zauberwort dort. ${para('Zauberwort', 3)}`, domain: 'bau', language: 'de' }]);
+      statements.length = 0;
+      const after = await replica.search(hybrid);
+      expect(statements.some((t) => t.includes('ds_graph_first_step'))).toBe(true);
+      expect(after.results.find((r) => r.document_id === 'zauber')?.scores.graph).toBeGreaterThan(0);
+    } finally {
+      restore();
+      await uds3.deleteDocuments(['zauber']);
+      await replica.close();
+    }
+  });
+
   it('flags near-duplicates with MinHash LSH and lowers their quality', async () => {
     const original = (await uds3.getDocument('pv')) as unknown as { content: string; quality: { score: number } };
     const copy = `${original.content} Stand: 2024.`; // a re-published copy with a date line appended

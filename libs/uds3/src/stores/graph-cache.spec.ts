@@ -105,6 +105,48 @@ describe('EntityWalkCache', () => {
     expect(cache.mayWalk(['a', 'kw:absent'], 2)).toEqual(['a', 'kw:absent']);
   });
 
+  it('with the walkable set known, a covered seed outside it is no walkable seed, and nothing is read for it', async () => {
+    const g = graph();
+    const cache = new EntityWalkCache(100_000);
+    const covers = (id: string) => id.startsWith('kw:');
+    cache.knowWalkable('5', 500, ['kw:a'], covers);
+    expect(cache.knowsWalkable(500)).toBe(true);
+    expect(cache.knowsWalkable(2)).toBe(false);
+    // kw:absent is covered and not walkable; kw:a is walkable but not read yet; b is not covered
+    expect(cache.uncached(['kw:a', 'kw:absent', 'b'], 500, 'seeds')).toEqual(['kw:a', 'b']);
+    expect(cache.mayWalk(['kw:a', 'kw:absent', 'b'], 500)).toEqual(['kw:a', 'b']);
+    expect(cache.uncached(['kw:absent'], 500, 'neighbours')).toEqual([]);
+    expect(await cache.walk('5', 500).seeds(['kw:absent', 'b'], g.seeds)).toEqual([g.rows.b]);
+    expect(g.asked).toEqual([['seeds', 'b']]);
+    // for another threshold the set says nothing
+    expect(cache.uncached(['kw:absent'], 2, 'seeds')).toEqual(['kw:absent']);
+  });
+
+  it('forgets the walkable set at a newer version, and ignores one read at an older version', async () => {
+    const g = graph();
+    const cache = new EntityWalkCache(100_000);
+    const covers = (id: string) => id.startsWith('kw:');
+    cache.knowWalkable('5', 500, [], covers);
+    // a write made kw:new walkable: a walk at the newer version reads it
+    g.rows['kw:new'] = { id: 'kw:new', degree: 1, version: '13' };
+    expect(await cache.walk('6', 500).seeds(['kw:new'], g.seeds)).toEqual([g.rows['kw:new']]);
+    expect(cache.knowsWalkable(500)).toBe(false);
+    cache.knowWalkable('5', 500, [], covers); // read before the write, answered after it
+    expect(cache.knowsWalkable(500)).toBe(false);
+    expect(cache.uncached(['kw:other'], 500, 'seeds')).toEqual(['kw:other']);
+    // a set read at a newer version than the cache's starts it afresh at that version
+    cache.knowWalkable('7', 500, ['kw:new'], covers);
+    expect(cache.knowsWalkable(500)).toBe(true);
+    expect(cache.uncached(['kw:new', 'kw:other'], 500, 'seeds')).toEqual(['kw:new']);
+  });
+
+  it('keeps no walkable set larger than half its memory', () => {
+    const cache = new EntityWalkCache(1_000);
+    cache.knowWalkable('5', 500, Array.from({ length: 20 }, (_, i) => `kw:${i}`), () => true);
+    expect(cache.knowsWalkable(500)).toBe(false);
+    expect(cache.uncached(['kw:absent'], 500, 'seeds')).toEqual(['kw:absent']);
+  });
+
   it('drops everything at a newer version or another hub threshold', async () => {
     const g = graph();
     const cache = new EntityWalkCache(100_000);

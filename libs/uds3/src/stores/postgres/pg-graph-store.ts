@@ -7,10 +7,15 @@ import type { GraphEdge, GraphNode, ScoredId } from '../../model.js';
 import type { GraphStore } from '../interfaces.js';
 import { cachedGraphLinks, ChunkListCache, EntityWalkCache, type EntityRow, type NeighbourRow, type WalkedNodes } from '../graph-cache.js';
 import { CHUNK, proximityTopK, type GraphLinks } from '../graph-ranking.js';
+import { entityNodeId } from '../../text/entities.js';
 import { pagesOf, preparedQuery } from './sql.js';
 
 /** Typical edges of a chunk node (its document, citations and keywords). */
 const CHUNK_EDGES = 15;
+
+/** Id prefixes of the nodes searches start from (`queryEntities`): keywords and citations. */
+const SEED_PREFIXES = [entityNodeId.keyword(''), entityNodeId.citation('')];
+const isSeedNode = (id: string) => SEED_PREFIXES.some((p) => id.startsWith(p));
 
 export class PgGraphStore implements GraphStore {
   readonly kind = 'postgres';
@@ -83,6 +88,8 @@ export class PgGraphStore implements GraphStore {
    */
   async expand(seedIds: string[], hops: number, limit: number, maxFanout: number, version?: Promise<string | undefined>): Promise<ScoredId[]> {
     if (!seedIds.length) return [];
+    // after a write (or before the warm-up) the walkable seed nodes are learnt again, beside the searches
+    if (this.learnsWalkable && !this.walks!.knowsWalkable(maxFanout)) void this.learnWalkable(maxFanout);
     // each walked node's row version, for the chunk-list cache (any change to a node's edges rewrites its row)
     const walked: WalkedNodes = new Map();
     const unique = [...new Set(seedIds)];
@@ -218,6 +225,8 @@ export class PgGraphStore implements GraphStore {
   async warmCaches(maxFanout: number, stop: () => boolean = () => false, pageEdges = 4096): Promise<number> {
     const { cache, walks } = this;
     if (!cache || !walks) return 0;
+    this.learnsWalkable = true;
+    await this.learnWalkable(maxFanout);
     const nodes: { id: string; degree: number }[] = await this.db.query(
       `SELECT id, degree FROM ds_graph_nodes WHERE kind IN ('entity', 'law') AND degree <= $1 ORDER BY degree DESC, id`,
       [maxFanout],
@@ -235,6 +244,33 @@ export class PgGraphStore implements GraphStore {
       read += page.length;
     }
     return read;
+  }
+
+  /** Whether searches keep the set of walkable seed nodes (from the warm-up on: see learnWalkable). */
+  private learnsWalkable = false;
+  private learning: Promise<void> | undefined;
+
+  /**
+   * Reads every walkable keyword and citation node with the graph's version, in one statement (one snapshot), into
+   * the walk cache, so a seed outside that set needs no statement while the version holds. One at a time; a
+   * failure leaves searches reading seeds as before.
+   */
+  private learnWalkable(maxFanout: number): Promise<void> {
+    this.learning ??= (async () => {
+      try {
+        const [row]: { version: string | null; ids: string[] }[] = await this.db.query(
+          `SELECT (SELECT version::text FROM ds_graph_state) AS version, coalesce(array_agg(id), '{}') AS ids
+           FROM ds_graph_nodes WHERE (${SEED_PREFIXES.map((_, i) => `starts_with(id, $${i + 2})`).join(' OR ')}) AND degree <= $1`,
+          [maxFanout, ...SEED_PREFIXES],
+        );
+        if (row.version !== null) this.walks!.knowWalkable(row.version, maxFanout, row.ids, isSeedNode);
+      } catch {
+        // searches read their seeds as before; the next search after a write tries again
+      } finally {
+        this.learning = undefined;
+      }
+    })();
+    return this.learning;
   }
 
   async countNodes(): Promise<number> {
