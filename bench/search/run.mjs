@@ -55,6 +55,9 @@ const { values: args } = parseArgs({
     // wait for each build's start-up warm-up of the search caches (keyword segments held, graph caches filled) before
     // the first search, as a deployment does that routes searches to the service once it reports ready (GET /ready)
     'wait-ready': { type: 'boolean', default: false },
+    // run the Chroma server on these CPUs only (`taskset -c`, e.g. `1`), as a host or pod of its own would; run this
+    // process with `taskset -c 0` beside it (bench/README.md, twelfth session)
+    'chroma-cpus': { type: 'string' },
   },
 });
 const platform = await import(args.platform);
@@ -84,7 +87,9 @@ async function freePort() {
 async function startChroma(keepDir) {
   const port = await freePort();
   const dir = keepDir ?? mkdtempSync(join(tmpdir(), 'bench-chroma-'));
-  const child = spawn(join(root, 'node_modules/.bin/chroma'), ['run', '--path', dir, '--port', String(port), '--host', '127.0.0.1'], { detached: true, stdio: 'ignore' });
+  const chroma = [join(root, 'node_modules/.bin/chroma'), 'run', '--path', dir, '--port', String(port), '--host', '127.0.0.1'];
+  const cpus = args['chroma-cpus'];
+  const child = spawn(cpus ? 'taskset' : chroma[0], cpus ? ['-c', cpus, ...chroma] : chroma.slice(1), { detached: true, stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 120; i++) {
     try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChunkListCache, EntityWalkCache, type CachedChunkList, type EntityRow, type NeighbourRow } from './graph-cache.js';
+import { cachedGraphLinks, ChunkListCache, EntityWalkCache, type CachedChunkList, type EntityRow, type NeighbourRow } from './graph-cache.js';
 
 const names = (e: CachedChunkList | undefined) => (e ? [...e.chunks].map((o) => e.interner.names[o]) : undefined);
 const chunks = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `chunk:${prefix}${i}`);
@@ -53,6 +53,36 @@ describe('ChunkListCache', () => {
     // a list larger than the whole budget is not kept
     cache.put('huge', '1', chunks('h', 500));
     expect(cache.get('huge', '1')).toBeUndefined();
+  });
+});
+
+describe('cachedGraphLinks', () => {
+  it('answers which chunks of a batch touch cached nodes, batch after batch and search after search, from the lists alone', async () => {
+    const cache = new ChunkListCache(100_000);
+    cache.put('cite:a', '1', ['chunk:1', 'chunk:2', 'chunk:3']);
+    cache.put('cite:b', '1', ['chunk:3', 'chunk:4']);
+    const unused = async () => {
+      throw new Error('not asked for: every list is cached');
+    };
+    const search = () =>
+      cachedGraphLinks(
+        { entityNeighbours: unused, chunksOf: unused, linksBetween: unused },
+        { loadChunkLists: unused },
+        cache,
+        new Map([
+          ['cite:a', { version: '1' }],
+          ['cite:b', { version: '1' }],
+        ]),
+      );
+    const first = search();
+    expect(await first.linksBetween(['chunk:1', 'chunk:3'], ['cite:a', 'cite:b'], 5)).toEqual([
+      { src: 'cite:a', dst: 'chunk:1' },
+      { src: 'cite:a', dst: 'chunk:3' },
+      { src: 'cite:b', dst: 'chunk:3' },
+    ]);
+    // the next batch, and another search: nothing of the batches before is taken for theirs
+    expect(await first.linksBetween(['chunk:2'], ['cite:a', 'cite:b'], 5)).toEqual([{ src: 'cite:a', dst: 'chunk:2' }]);
+    expect(await search().linksBetween(['chunk:4', 'chunk:9'], ['cite:a', 'cite:b'], 5)).toEqual([{ src: 'cite:b', dst: 'chunk:4' }]);
   });
 });
 

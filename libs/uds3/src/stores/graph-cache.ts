@@ -104,6 +104,27 @@ export class ChunkListCache {
   }
 }
 
+/** Scratch bytes, one per name of a names table, all 0 between uses (see linksBetween). */
+const scratchMarks = new WeakMap<Interner, Uint8Array>();
+
+function marksOf(interner: Interner): Uint8Array {
+  let marks = scratchMarks.get(interner);
+  if (!marks || marks.length < interner.names.length) {
+    // grown ahead, as the table grows while lists are cached
+    marks = new Uint8Array(Math.max(1024, interner.names.length * 2));
+    scratchMarks.set(interner, marks);
+  }
+  return marks;
+}
+
+/** The entries of `list` whose byte in `marks` is 1, as edges from `src` (a small loop of its own: it runs hot). */
+function collectMarked(src: string, list: Int32Array, marks: Uint8Array, names: string[], out: { src: string; dst: string }[]): void {
+  for (let i = 0; i < list.length; i++) {
+    const o = list[i];
+    if (marks[o] === 1) out.push({ src, dst: names[o] });
+  }
+}
+
 /** What the walk learnt of each entity node it reached. */
 export type WalkedNodes = Map<string, { version: string }>;
 
@@ -152,19 +173,27 @@ export function cachedGraphLinks(base: GraphLinks, loader: ChunkListLoader, cach
       const { hits, misses } = split(nodes);
       const out: { src: string; dst: string }[] = [];
       // the batch's ordinals marked in a byte per name (per names table: one, unless it was replaced between two
-      // lists' loads), so testing a list costs one array read per entry
-      const marks = new Map<Interner, Uint8Array>();
-      for (const [src, { chunks: list, interner }] of hits) {
-        let mark = marks.get(interner);
-        if (!mark) {
-          mark = new Uint8Array(interner.names.length);
-          for (const c of chunks) {
-            const o = interner.ordinals.get(c);
-            if (o !== undefined) mark[o] = 1;
+      // lists' loads), so testing a list costs one array read per entry; the bytes are the table's own, kept
+      // between searches and cleared again below (a fresh array per search cost more than the tests)
+      const marked: [Interner, Uint8Array, number[]][] = [];
+      try {
+        for (const [src, { chunks: list, interner }] of hits) {
+          let m = marked.find(([i]) => i === interner);
+          if (!m) {
+            m = [interner, marksOf(interner), []];
+            for (const c of chunks) {
+              const o = interner.ordinals.get(c);
+              if (o !== undefined) {
+                m[1][o] = 1;
+                m[2].push(o);
+              }
+            }
+            marked.push(m);
           }
-          marks.set(interner, mark);
+          collectMarked(src, list, m[1], interner.names, out);
         }
-        for (const o of list) if (mark[o] === 1) out.push({ src, dst: interner.names[o] });
+      } finally {
+        for (const [, mark, set] of marked) for (const o of set) mark[o] = 0;
       }
       const batch = new Set(chunks);
       for (const [src, list] of await load(misses)) for (const dst of list.chunks) if (batch.has(dst)) out.push({ src, dst });
