@@ -11,13 +11,10 @@
  * the same statement as the list. Any change to a node's edges rewrites its row, and the walk reads each node's
  * current version, so a list is used only while its node is unchanged — also when another process wrote it.
  */
-import type { GraphLinks } from './graph-ranking.js';
+import type { GraphLinks, NamesTable, SourceChunks } from './graph-ranking.js';
 
 /** Chunk node ids as small integers, so a cached list is an Int32Array. Replaced, never cleared, on a reset. */
-interface Interner {
-  readonly ordinals: Map<string, number>;
-  readonly names: string[];
-}
+type Interner = NamesTable;
 
 export interface CachedChunkList {
   readonly version: string;
@@ -117,12 +114,11 @@ function marksOf(interner: Interner): Uint8Array {
   return marks;
 }
 
-/** The entries of `list` whose byte in `marks` is 1, as edges from `src` (a small loop of its own: it runs hot). */
-function collectMarked(src: string, list: Int32Array, marks: Uint8Array, names: string[], out: { src: string; dst: string }[]): void {
-  for (let i = 0; i < list.length; i++) {
-    const o = list[i];
-    if (marks[o] === 1) out.push({ src, dst: names[o] });
-  }
+/** The entries of `list` whose byte in `marks` is 1 (a small loop of its own: it runs hot). */
+function marked(list: Int32Array, marks: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < list.length; i++) if (marks[list[i]] === 1) out.push(list[i]);
+  return out;
 }
 
 /** What the walk learnt of each entity node it reached. */
@@ -164,21 +160,20 @@ export function cachedGraphLinks(base: GraphLinks, loader: ChunkListLoader, cach
     entityNeighbours: (nodes) => base.entityNeighbours(nodes),
     chunksOf: async (nodes) => {
       const { hits, misses } = split(nodes);
-      const out: { src: string; dst: string }[] = [];
-      for (const [src, { chunks, interner }] of hits) for (const o of chunks) out.push({ src, dst: interner.names[o] });
-      for (const [src, { chunks }] of await load(misses)) for (const dst of chunks) out.push({ src, dst });
+      const out: SourceChunks[] = hits.map(([src, { chunks, interner }]) => ({ src, ordinals: chunks, table: interner }));
+      for (const [src, { chunks }] of await load(misses)) out.push({ src, chunks });
       return out;
     },
     linksBetween: async (chunks, nodes) => {
       const { hits, misses } = split(nodes);
-      const out: { src: string; dst: string }[] = [];
+      const out: SourceChunks[] = [];
       // the batch's ordinals marked in a byte per name (per names table: one, unless it was replaced between two
       // lists' loads), so testing a list costs one array read per entry; the bytes are the table's own, kept
       // between searches and cleared again below (a fresh array per search cost more than the tests)
-      const marked: [Interner, Uint8Array, number[]][] = [];
+      const marks: [Interner, Uint8Array, number[]][] = [];
       try {
         for (const [src, { chunks: list, interner }] of hits) {
-          let m = marked.find(([i]) => i === interner);
+          let m = marks.find(([i]) => i === interner);
           if (!m) {
             m = [interner, marksOf(interner), []];
             for (const c of chunks) {
@@ -188,15 +183,19 @@ export function cachedGraphLinks(base: GraphLinks, loader: ChunkListLoader, cach
                 m[2].push(o);
               }
             }
-            marked.push(m);
+            marks.push(m);
           }
-          collectMarked(src, list, m[1], interner.names, out);
+          const found = marked(list, m[1]);
+          if (found.length) out.push({ src, ordinals: found, table: interner });
         }
       } finally {
-        for (const [, mark, set] of marked) for (const o of set) mark[o] = 0;
+        for (const [, mark, set] of marks) for (const o of set) mark[o] = 0;
       }
       const batch = new Set(chunks);
-      for (const [src, list] of await load(misses)) for (const dst of list.chunks) if (batch.has(dst)) out.push({ src, dst });
+      for (const [src, list] of await load(misses)) {
+        const found = list.chunks.filter((dst) => batch.has(dst));
+        if (found.length) out.push({ src, chunks: found });
+      }
       return out;
     },
   };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ScoredId } from '../model.js';
 import { cachedGraphLinks, ChunkListCache, type WalkedNodes } from './graph-cache.js';
-import { CHUNK, proximityTopK, type GraphLinks } from './graph-ranking.js';
+import { bySource, CHUNK, proximityTopK, type GraphLinks } from './graph-ranking.js';
 
 /** A random corpus-shaped graph: chunks linked to keywords and citations, citations to laws; undirected. */
 function randomGraph(seed: number, chunks: number) {
@@ -67,12 +67,12 @@ function inMemoryLinks(adj: Map<string, Set<string>>, maxFanout: number, calls: 
     },
     chunksOf: async (nodes) => {
       calls.push('chunksOf');
-      return edges(nodes, (d) => d.startsWith(CHUNK));
+      return bySource(edges(nodes, (d) => d.startsWith(CHUNK)));
     },
     linksBetween: async (chunks, nodes) => {
       calls.push('linksBetween');
       const wanted = new Set(nodes);
-      return edges(chunks, (d) => wanted.has(d)).map((e) => ({ src: e.dst, dst: e.src }));
+      return bySource(edges(chunks, (d) => wanted.has(d)).map((e) => ({ src: e.dst, dst: e.src })));
     },
   };
 }
@@ -222,6 +222,21 @@ describe('proximityTopK with cached chunk lists', () => {
       }
       expect(caches[2].size).toBeGreaterThan(0);
     }
+  });
+
+  it('gives every search its own answer when searches over one cache run at the same time', async () => {
+    const { adj, rnd } = randomGraph(7, 300);
+    const store = versionedStore(adj);
+    const entities = [...adj.keys()].filter((n) => !n.startsWith(CHUNK));
+    const cache = new ChunkListCache(10 ** 8);
+    const queries = Array.from({ length: 24 }, () => ({
+      seeds: Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => entities[Math.floor(rnd() ** 2 * entities.length)]),
+      hops: 2 + Math.floor(rnd() * 3),
+      limit: 1 + Math.floor(rnd() * 20),
+    }));
+    await Promise.all(queries.map((q) => store.search(cache, q.seeds, q.hops, q.limit, 1000))); // the lists cached
+    const together = await Promise.all(queries.map((q) => store.search(cache, q.seeds, q.hops, q.limit, 1000)));
+    together.forEach((got, i) => expect(got).toEqual(bruteForce(adj, queries[i].seeds, queries[i].hops, queries[i].limit, 1000)));
   });
 
   it('answers a repeated search from memory, and reloads only the node whose edges changed', async () => {

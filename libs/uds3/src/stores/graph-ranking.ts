@@ -13,13 +13,36 @@ import type { ScoredId } from '../model.js';
 /** Node-id prefix of chunk nodes; the rest of the id is the chunk id. */
 export const CHUNK = 'chunk:';
 
+/** Chunk node ids as small integers: `names[o]` is the id of ordinal `o` (the chunk-list cache's table). */
+export interface NamesTable {
+  readonly ordinals: Map<string, number>;
+  readonly names: string[];
+}
+
+/**
+ * Chunk end points of one source node: their ids, or their ordinals in a names table (lists from the chunk-list
+ * cache come as they are kept, without an object or a string lookup per edge). A source may come more than once.
+ */
+export type SourceChunks = { src: string; chunks: readonly string[] } | { src: string; ordinals: ArrayLike<number>; table: NamesTable };
+
 export interface GraphLinks {
   /** Edges from the given nodes to entity (non-chunk) nodes that are not hubs, with those nodes' degrees. */
   entityNeighbours(nodes: string[]): Promise<{ src: string; dst: string; degree: number }[]>;
-  /** Every (source → chunk) edge of the given source nodes. */
-  chunksOf(nodes: string[]): Promise<{ src: string; dst: string }[]>;
-  /** The (source → chunk) edges between the given chunks and sources; `nodeEdges` bounds the sources' edges. */
-  linksBetween(chunks: string[], nodes: string[], nodeEdges: number): Promise<{ src: string; dst: string }[]>;
+  /** Every chunk end point of the given source nodes. */
+  chunksOf(nodes: string[]): Promise<SourceChunks[]>;
+  /** The chunk end points among `chunks` of the given sources; `nodeEdges` bounds the sources' edges. */
+  linksBetween(chunks: string[], nodes: string[], nodeEdges: number): Promise<SourceChunks[]>;
+}
+
+/** (source → chunk) edges as rows, grouped by source in the order the sources first come. */
+export function bySource(edges: readonly { src: string; dst: string }[]): SourceChunks[] {
+  const out = new Map<string, string[]>();
+  for (const { src, dst } of edges) {
+    const list = out.get(src);
+    if (list) list.push(dst);
+    else out.set(src, [dst]);
+  }
+  return [...out].map(([src, chunks]) => ({ src, chunks }));
 }
 
 export type Sources = Map<string, { seed: number; depth: number }[]>;
@@ -83,12 +106,32 @@ async function rank(
   firstBatch: number | undefined,
 ): Promise<ScoredId[]> {
   const nearest = new NearestDistances(seedCount);
-  const reach = (edges: { src: string; dst: string }[], only?: (depth: number) => boolean) => {
-    for (const { src, dst } of edges) {
-      const at = nearest.slot(dst);
-      const d = nearest.distances;
-      for (const s of sources.get(src) ?? []) {
-        if ((!only || only(s.depth)) && s.depth + 1 < d[at + s.seed]) d[at + s.seed] = s.depth + 1;
+  try {
+    return await rankInto(nearest, seedCount, sources, degree, limit, links, budget, firstBatch);
+  } finally {
+    nearest.release();
+  }
+}
+
+async function rankInto(
+  nearest: NearestDistances,
+  seedCount: number,
+  sources: Sources,
+  degree: Map<string, number>,
+  limit: number,
+  links: GraphLinks,
+  budget: number,
+  firstBatch: number | undefined,
+): Promise<ScoredId[]> {
+  const reach = (found: SourceChunks[], only: (depth: number) => boolean) => {
+    for (const group of found) {
+      const from = sources.get(group.src)?.filter((s) => only(s.depth));
+      if (!from?.length) continue;
+      if ('ordinals' in group) {
+        const { ordinals, table } = group;
+        for (let i = 0; i < ordinals.length; i++) nearest.lower(nearest.slotOf(table, ordinals[i]), from);
+      } else {
+        for (const chunk of group.chunks) nearest.lower(nearest.slot(chunk), from);
       }
     }
   };
@@ -102,80 +145,139 @@ async function rank(
     if (enumerated >= 0 && volume > budget) break;
     enumerated = depth;
   }
+  const near = (depth: number) => depth <= enumerated;
+  const deep = (depth: number) => depth > enumerated;
   // a node can be near for one seed and far for another
   const nodes = [...sources.keys()];
-  const near = nodes.filter((n) => sources.get(n)!.some((s) => s.depth <= enumerated));
-  const far = nodes.filter((n) => sources.get(n)!.some((s) => s.depth > enumerated));
-  reach(await links.chunksOf(near), (depth) => depth <= enumerated);
+  const nearNodes = nodes.filter((n) => sources.get(n)!.some((s) => near(s.depth)));
+  const far = nodes.filter((n) => sources.get(n)!.some((s) => deep(s.depth)));
+  reach(await links.chunksOf(nearNodes), near);
   if (far.length) {
     // what a chunk can still gain from each seed's deeper sources
     const gain = new Float64Array(seedCount);
-    for (const node of far) for (const s of sources.get(node)!) if (s.depth > enumerated) gain[s.seed] = Math.max(gain[s.seed], 1 / (s.depth + 1));
-    const bounds = nearest.names.map((chunk, i) => {
-      const d = nearest.distances;
-      let lower = 0;
-      let upper = 0;
+    for (const node of far) for (const s of sources.get(node)!) if (deep(s.depth)) gain[s.seed] = Math.max(gain[s.seed], 1 / (s.depth + 1));
+    // each chunk reached so far (by slot): its score now, and the most it can reach
+    const reached = nearest.names.length;
+    const lower = new Float64Array(reached);
+    const upper = new Float64Array(reached);
+    const d = nearest.distances;
+    for (let i = 0; i < reached; i++) {
       for (let s = 0, at = i * seedCount; s < seedCount; s++, at++) {
-        if (d[at] !== Infinity) lower += 1 / d[at];
-        upper += d[at] !== Infinity ? 1 / d[at] : gain[s];
+        if (d[at] !== Infinity) {
+          lower[i] += 1 / d[at];
+          upper[i] += 1 / d[at];
+        } else upper[i] += gain[s];
       }
-      return { chunk, lower, upper };
-    });
-    const kthLower = bounds.length >= limit ? bounds.map((b) => b.lower).sort((a, b) => b - a)[limit - 1] : -Infinity;
+    }
+    const kthLower = reached >= limit ? lower.slice().sort()[reached - limit] : -Infinity;
     // the chunks that can still reach the top, in ranking order of their bounds (ties by id, as the ranking breaks
     // them), tested in growing batches until the k-th exact score among those tested beats the next one's bound
-    const open = bounds.filter((b) => b.upper >= kthLower).sort((a, b) => b.upper - a.upper || (a.chunk < b.chunk ? -1 : 1));
+    const names = nearest.names;
+    const open: number[] = [];
+    for (let i = 0; i < reached; i++) if (upper[i] >= kthLower) open.push(i);
+    open.sort((a, b) => upper[b] - upper[a] || (names[a] < names[b] ? -1 : 1));
     const farEdges = far.reduce((sum, n) => sum + (degree.get(n) ?? budget), 0);
     let exact: ScoredId[] = [];
     for (let tested = 0, size = firstBatch ?? Math.max(4 * limit, 64); tested < open.length; size *= 4) {
-      const batch = open.slice(tested, tested + size).map((b) => b.chunk);
-      reach(await links.linksBetween(batch, far, farEdges), (depth) => depth > enumerated);
+      const batch = open.slice(tested, tested + size).map((i) => names[i]);
+      reach(await links.linksBetween(batch, far, farEdges), deep);
       tested += batch.length;
-      exact = nearest.top(limit, open.slice(0, tested).map((b) => b.chunk));
+      exact = nearest.top(limit, open.slice(0, tested));
       const next = open[tested];
       const kth = exact[limit - 1];
-      if (next && kth && (kth.score > next.upper || (kth.score === next.upper && CHUNK + kth.chunk_id < next.chunk))) break;
+      if (next !== undefined && kth && (kth.score > upper[next] || (kth.score === upper[next] && CHUNK + kth.chunk_id < names[next]))) break;
     }
     const unseen = gain.reduce((a, b) => a + b, 0);
     // every chunk left out of `open` scores below the k-th lower bound; an unseen chunk scores at most `unseen`
     if (exact.length >= limit && exact[limit - 1].score > unseen) return exact;
-    reach(await links.chunksOf(far), (depth) => depth > enumerated);
+    reach(await links.chunksOf(far), deep);
   }
   return nearest.top(limit);
 }
 
+/** Slot-by-ordinal arrays not in use, per names table (one is taken per search in progress: searches overlap). */
+const freeSlotArrays = new WeakMap<NamesTable, Int32Array[]>();
+
 /**
  * The smallest distance found so far from each seed to each chunk reached: one flat array, a row of `seedCount`
- * per chunk (a typed array per chunk and a sort of every chunk reached cost more than the walk itself).
+ * per chunk (a typed array per chunk and a sort of every chunk reached cost more than the walk itself). A chunk
+ * reached by ordinal finds its row through an array indexed by ordinal (a string lookup per edge was a fifth of the
+ * walk); by id, through the names table first, so either way a chunk has one row.
  */
 class NearestDistances {
   readonly names: string[] = [];
   private readonly index = new Map<string, number>();
   distances: Float64Array;
+  /** The names table of the first chunk reached by ordinal, with its row + 1 by ordinal (0: none). */
+  private table: NamesTable | undefined;
+  private rowOf: Int32Array | undefined;
+  private readonly byOrdinal: number[] = [];
 
   constructor(private readonly seedCount: number) {
     this.distances = new Float64Array(64 * seedCount).fill(Infinity);
   }
 
-  /** Where the chunk's row starts (a new chunk gets a row of Infinity). */
+  /** Where the row of the chunk with id `chunk` starts (a new chunk gets a row of Infinity). */
   slot(chunk: string): number {
+    const o = this.table?.ordinals.get(chunk);
+    if (o !== undefined && o < this.rowOf!.length) return this.slotOf(this.table!, o);
     let i = this.index.get(chunk);
-    if (i === undefined) {
-      i = this.names.length;
-      this.index.set(chunk, i);
-      this.names.push(chunk);
-      if ((i + 1) * this.seedCount > this.distances.length) {
-        const grown = new Float64Array(this.distances.length * 2).fill(Infinity);
-        grown.set(this.distances);
-        this.distances = grown;
-      }
+    if (i === undefined) this.index.set(chunk, (i = this.add(chunk)));
+    return i * this.seedCount;
+  }
+
+  /** Where the row of the chunk with ordinal `o` in `table` starts. */
+  slotOf(table: NamesTable, o: number): number {
+    if (table !== this.table) {
+      if (this.table || o >= table.names.length) return this.slot(table.names[o]);
+      this.table = table;
+      this.rowOf = freeSlotArrays.get(table)?.pop();
+      // sized for the table as it is, with room for names added while the search reads lists
+      if (!this.rowOf || this.rowOf.length < table.names.length) this.rowOf = new Int32Array(table.names.length + 1024);
+    }
+    const rowOf = this.rowOf!;
+    if (o >= rowOf.length) return this.slot(table.names[o]);
+    let i = rowOf[o] - 1;
+    if (i < 0) {
+      // reached by id before its name entered the table
+      i = this.index.size ? (this.index.get(table.names[o]) ?? -1) : -1;
+      if (i < 0) i = this.add(table.names[o]);
+      rowOf[o] = i + 1;
+      this.byOrdinal.push(o);
     }
     return i * this.seedCount;
   }
 
-  /** The best `limit` of the given chunks (all reached ones by default): score Σ 1 / distance, then id. */
-  top(limit: number, only?: string[]): ScoredId[] {
-    const rows = only ? only.map((c) => this.index.get(c)!) : this.names.map((_, i) => i);
+  /** Lowers the row at `at` to each source's distance + 1 from its seed. */
+  lower(at: number, from: { seed: number; depth: number }[]): void {
+    const d = this.distances;
+    for (const s of from) if (s.depth + 1 < d[at + s.seed]) d[at + s.seed] = s.depth + 1;
+  }
+
+  /** Hands the slot-by-ordinal array back, cleared, for another search. */
+  release(): void {
+    if (!this.table || !this.rowOf) return;
+    for (const o of this.byOrdinal) this.rowOf[o] = 0;
+    let free = freeSlotArrays.get(this.table);
+    if (!free) freeSlotArrays.set(this.table, (free = []));
+    free.push(this.rowOf);
+    this.rowOf = undefined;
+  }
+
+  private add(chunk: string): number {
+    const i = this.names.length;
+    this.names.push(chunk);
+    if ((i + 1) * this.seedCount > this.distances.length) {
+      const grown = new Float64Array(this.distances.length * 2).fill(Infinity);
+      grown.set(this.distances);
+      this.distances = grown;
+    }
+    return i;
+  }
+
+  /** The best `limit` of the given rows (all reached chunks by default): score Σ 1 / distance, then id. */
+  top(limit: number, only?: number[]): ScoredId[] {
+    const rows = only ?? this.names.map((_, i) => i);
     const scores = new Float64Array(rows.length);
     const d = this.distances;
     for (let r = 0; r < rows.length; r++) {
@@ -183,13 +285,52 @@ class NearestDistances {
       for (let s = 0, at = rows[r] * this.seedCount; s < this.seedCount; s++, at++) if (d[at] !== Infinity) total += 1 / d[at];
       scores[r] = total;
     }
-    // only what can make the top needs the comparison by id: scores at least the limit-th best
+    // only what can make the top needs the comparison by id: scores above the limit-th best (fewer than `limit`),
+    // and of those tied with it (often thousands: a law's citations put a third of the corpus at one distance) the
+    // ones with the smallest ids, found without sorting them all
     const floor = rows.length > limit ? scores.slice().sort()[rows.length - limit] : -Infinity;
-    const picked: ScoredId[] = [];
+    const above: number[] = [];
+    const tied: number[] = [];
     for (let r = 0; r < rows.length; r++) {
-      if (scores[r] >= floor) picked.push({ chunk_id: this.names[rows[r]].slice(CHUNK.length), score: scores[r] });
+      if (scores[r] > floor) above.push(r);
+      else if (scores[r] === floor) tied.push(r);
+    }
+    const picked: ScoredId[] = [];
+    for (const r of [...above, ...smallestIds(tied, limit - above.length, (r) => this.names[rows[r]])]) {
+      picked.push({ chunk_id: this.names[rows[r]].slice(CHUNK.length), score: scores[r] });
     }
     picked.sort((a, b) => b.score - a.score || (a.chunk_id < b.chunk_id ? -1 : a.chunk_id > b.chunk_id ? 1 : 0));
     return picked.slice(0, limit);
   }
+}
+
+/** The `m` of `items` whose names come first (in no particular order): a bounded heap, the last name on top. */
+function smallestIds(items: number[], m: number, name: (item: number) => string): number[] {
+  if (items.length <= m) return items;
+  if (m <= 0) return [];
+  const heap: number[] = [];
+  const sift = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let top = i;
+      if (l < heap.length && name(heap[l]) > name(heap[top])) top = l;
+      if (r < heap.length && name(heap[r]) > name(heap[top])) top = r;
+      if (top === i) return;
+      [heap[i], heap[top]] = [heap[top], heap[i]];
+      i = top;
+    }
+  };
+  for (const item of items) {
+    if (heap.length < m) {
+      heap.push(item);
+      for (let i = heap.length - 1, p = (i - 1) >> 1; i > 0 && name(heap[p]) < name(heap[i]); i = p, p = (i - 1) >> 1) {
+        [heap[i], heap[p]] = [heap[p], heap[i]];
+      }
+    } else if (name(item) < name(heap[0])) {
+      heap[0] = item;
+      sift(0);
+    }
+  }
+  return heap;
 }

@@ -6,7 +6,7 @@ import type { DataSource } from 'typeorm';
 import type { GraphEdge, GraphNode, ScoredId } from '../../model.js';
 import type { GraphStore } from '../interfaces.js';
 import { cachedGraphLinks, ChunkListCache, EntityWalkCache, type EntityRow, type NeighbourRow, type WalkedNodes } from '../graph-cache.js';
-import { CHUNK, proximityTopK, type GraphLinks } from '../graph-ranking.js';
+import { bySource, CHUNK, proximityTopK, type GraphLinks } from '../graph-ranking.js';
 import { entityNodeId } from '../../text/entities.js';
 import { pagesOf, preparedQuery } from './sql.js';
 
@@ -119,22 +119,22 @@ export class PgGraphStore implements GraphStore {
         return rows;
       },
       // Not prepared: how many rows these read depends on the lists, and a generic plan measured slower in the tail.
-      chunksOf: (nodes) =>
-        this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst LIKE '${CHUNK}%'`, [nodes]),
+      chunksOf: async (nodes) =>
+        bySource(await this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst LIKE '${CHUNK}%'`, [nodes])),
       // PostgreSQL 17+ (PGlite): both lists as index conditions, citations first. Older servers turn two `= ANY`
       // index conditions into one descent per pair (1,400 chunks × 120 citations: 170,000 descents), so there the
       // query reads from the smaller side (a descent costs about 50 edge reads) with the other as a hashed filter
       // behind an OFFSET 0 fence.
-      linksBetween: (chunks, nodes, nodeEdges) => {
+      linksBetween: async (chunks, nodes, nodeEdges) => {
         if (this.arrayScans) {
-          return this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst = ANY($2::text[])`, [nodes, chunks]);
+          return bySource(await this.db.query(`SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) AND dst = ANY($2::text[])`, [nodes, chunks]));
         }
         const fromNodes = nodes.length * 50 + nodeEdges < chunks.length * (50 + CHUNK_EDGES);
-        return this.db.query(
+        return bySource(await this.db.query(
           `SELECT ${fromNodes ? 'src, dst' : 'dst AS src, src AS dst'}
            FROM (SELECT src, dst FROM ds_graph_edges WHERE src = ANY($1::text[]) OFFSET 0) e WHERE dst = ANY($2::text[])`,
           fromNodes ? [nodes, chunks] : [chunks, nodes],
-        );
+        ));
       },
     };
     return proximityTopK(seedRows, hops, limit, this.cache ? cachedGraphLinks(links, this, this.cache, walked) : links);
