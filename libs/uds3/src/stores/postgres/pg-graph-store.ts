@@ -13,7 +13,10 @@ import { pagesOf, preparedQuery } from './sql.js';
 /** Typical edges of a chunk node (its document, citations and keywords). */
 const CHUNK_EDGES = 15;
 
-/** Id prefixes of the nodes searches start from (`queryEntities`): keywords and citations. */
+/**
+ * Id prefixes of the nodes searches start from (`queryEntities`): keywords and citations, which `buildGraph` makes
+ * nodes of kind 'entity' (and only these).
+ */
 const SEED_PREFIXES = [entityNodeId.keyword(''), entityNodeId.citation('')];
 const isSeedNode = (id: string) => SEED_PREFIXES.some((p) => id.startsWith(p));
 
@@ -258,10 +261,11 @@ export class PgGraphStore implements GraphStore {
   private learnWalkable(maxFanout: number): Promise<void> {
     this.learning ??= (async () => {
       try {
+        // by the partial index of entity nodes (Uds3GraphEntities1764500000000)
         const [row]: { version: string | null; ids: string[] }[] = await this.db.query(
           `SELECT (SELECT version::text FROM ds_graph_state) AS version, coalesce(array_agg(id), '{}') AS ids
-           FROM ds_graph_nodes WHERE (${SEED_PREFIXES.map((_, i) => `starts_with(id, $${i + 2})`).join(' OR ')}) AND degree <= $1`,
-          [maxFanout, ...SEED_PREFIXES],
+           FROM ds_graph_nodes WHERE kind = 'entity' AND degree <= $1`,
+          [maxFanout],
         );
         if (row.version !== null) this.walks!.knowWalkable(row.version, maxFanout, row.ids, isSeedNode);
       } catch {
