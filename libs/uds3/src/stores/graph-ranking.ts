@@ -107,92 +107,79 @@ async function rank(
 ): Promise<ScoredId[]> {
   const nearest = new NearestDistances(seedCount);
   try {
-    return await rankInto(nearest, seedCount, sources, degree, limit, links, budget, firstBatch);
+    const reach = (found: SourceChunks[], only: (depth: number) => boolean) => {
+      for (const group of found) {
+        const from = sources.get(group.src)?.filter((s) => only(s.depth));
+        if (!from?.length) continue;
+        if ('ordinals' in group) {
+          const { ordinals, table } = group;
+          for (let i = 0; i < ordinals.length; i++) nearest.lower(nearest.slotOf(table, ordinals[i]), from);
+        } else {
+          for (const chunk of group.chunks) nearest.lower(nearest.slot(chunk), from);
+        }
+      }
+    };
+    // layer by layer while the chunk edges read stay within the budget (degree bounds a source's chunk edges)
+    const layers = new Map<number, string[]>();
+    for (const [node, list] of sources) append(layers, Math.min(...list.map((s) => s.depth)), node);
+    let enumerated = -1;
+    let volume = 0;
+    for (const depth of [...layers.keys()].sort((a, b) => a - b)) {
+      volume += layers.get(depth)!.reduce((sum, n) => sum + (degree.get(n) ?? budget), 0);
+      if (enumerated >= 0 && volume > budget) break;
+      enumerated = depth;
+    }
+    const near = (depth: number) => depth <= enumerated;
+    const deep = (depth: number) => depth > enumerated;
+    // a node can be near for one seed and far for another
+    const nodes = [...sources.keys()];
+    const nearNodes = nodes.filter((n) => sources.get(n)!.some((s) => near(s.depth)));
+    const far = nodes.filter((n) => sources.get(n)!.some((s) => deep(s.depth)));
+    reach(await links.chunksOf(nearNodes), near);
+    if (far.length) {
+      // what a chunk can still gain from each seed's deeper sources
+      const gain = new Float64Array(seedCount);
+      for (const node of far) for (const s of sources.get(node)!) if (deep(s.depth)) gain[s.seed] = Math.max(gain[s.seed], 1 / (s.depth + 1));
+      // each chunk reached so far (by slot): its score now, and the most it can reach
+      const reached = nearest.names.length;
+      const lower = new Float64Array(reached);
+      const upper = new Float64Array(reached);
+      const d = nearest.distances;
+      for (let i = 0; i < reached; i++) {
+        for (let s = 0, at = i * seedCount; s < seedCount; s++, at++) {
+          if (d[at] !== Infinity) {
+            lower[i] += 1 / d[at];
+            upper[i] += 1 / d[at];
+          } else upper[i] += gain[s];
+        }
+      }
+      const kthLower = reached >= limit ? lower.slice().sort()[reached - limit] : -Infinity;
+      // the chunks that can still reach the top, in ranking order of their bounds (ties by id, as the ranking breaks
+      // them), tested in growing batches until the k-th exact score among those tested beats the next one's bound
+      const names = nearest.names;
+      const open: number[] = [];
+      for (let i = 0; i < reached; i++) if (upper[i] >= kthLower) open.push(i);
+      open.sort((a, b) => upper[b] - upper[a] || (names[a] < names[b] ? -1 : 1));
+      const farEdges = far.reduce((sum, n) => sum + (degree.get(n) ?? budget), 0);
+      let exact: ScoredId[] = [];
+      for (let tested = 0, size = firstBatch ?? Math.max(4 * limit, 64); tested < open.length; size *= 4) {
+        const batch = open.slice(tested, tested + size).map((i) => names[i]);
+        reach(await links.linksBetween(batch, far, farEdges), deep);
+        tested += batch.length;
+        exact = nearest.top(limit, open.slice(0, tested));
+        const next = open[tested];
+        const kth = exact[limit - 1];
+        if (next !== undefined && kth && (kth.score > upper[next] || (kth.score === upper[next] && CHUNK + kth.chunk_id < names[next]))) break;
+      }
+      const unseen = gain.reduce((a, b) => a + b, 0);
+      // every chunk left out of `open` scores below the k-th lower bound; an unseen chunk scores at most `unseen`
+      if (exact.length >= limit && exact[limit - 1].score > unseen) return exact;
+      reach(await links.chunksOf(far), deep);
+    }
+    return nearest.top(limit);
   } finally {
     nearest.release();
   }
-}
-
-async function rankInto(
-  nearest: NearestDistances,
-  seedCount: number,
-  sources: Sources,
-  degree: Map<string, number>,
-  limit: number,
-  links: GraphLinks,
-  budget: number,
-  firstBatch: number | undefined,
-): Promise<ScoredId[]> {
-  const reach = (found: SourceChunks[], only: (depth: number) => boolean) => {
-    for (const group of found) {
-      const from = sources.get(group.src)?.filter((s) => only(s.depth));
-      if (!from?.length) continue;
-      if ('ordinals' in group) {
-        const { ordinals, table } = group;
-        for (let i = 0; i < ordinals.length; i++) nearest.lower(nearest.slotOf(table, ordinals[i]), from);
-      } else {
-        for (const chunk of group.chunks) nearest.lower(nearest.slot(chunk), from);
-      }
-    }
-  };
-  // layer by layer while the chunk edges read stay within the budget (degree bounds a source's chunk edges)
-  const layers = new Map<number, string[]>();
-  for (const [node, list] of sources) append(layers, Math.min(...list.map((s) => s.depth)), node);
-  let enumerated = -1;
-  let volume = 0;
-  for (const depth of [...layers.keys()].sort((a, b) => a - b)) {
-    volume += layers.get(depth)!.reduce((sum, n) => sum + (degree.get(n) ?? budget), 0);
-    if (enumerated >= 0 && volume > budget) break;
-    enumerated = depth;
-  }
-  const near = (depth: number) => depth <= enumerated;
-  const deep = (depth: number) => depth > enumerated;
-  // a node can be near for one seed and far for another
-  const nodes = [...sources.keys()];
-  const nearNodes = nodes.filter((n) => sources.get(n)!.some((s) => near(s.depth)));
-  const far = nodes.filter((n) => sources.get(n)!.some((s) => deep(s.depth)));
-  reach(await links.chunksOf(nearNodes), near);
-  if (far.length) {
-    // what a chunk can still gain from each seed's deeper sources
-    const gain = new Float64Array(seedCount);
-    for (const node of far) for (const s of sources.get(node)!) if (deep(s.depth)) gain[s.seed] = Math.max(gain[s.seed], 1 / (s.depth + 1));
-    // each chunk reached so far (by slot): its score now, and the most it can reach
-    const reached = nearest.names.length;
-    const lower = new Float64Array(reached);
-    const upper = new Float64Array(reached);
-    const d = nearest.distances;
-    for (let i = 0; i < reached; i++) {
-      for (let s = 0, at = i * seedCount; s < seedCount; s++, at++) {
-        if (d[at] !== Infinity) {
-          lower[i] += 1 / d[at];
-          upper[i] += 1 / d[at];
-        } else upper[i] += gain[s];
-      }
-    }
-    const kthLower = reached >= limit ? lower.slice().sort()[reached - limit] : -Infinity;
-    // the chunks that can still reach the top, in ranking order of their bounds (ties by id, as the ranking breaks
-    // them), tested in growing batches until the k-th exact score among those tested beats the next one's bound
-    const names = nearest.names;
-    const open: number[] = [];
-    for (let i = 0; i < reached; i++) if (upper[i] >= kthLower) open.push(i);
-    open.sort((a, b) => upper[b] - upper[a] || (names[a] < names[b] ? -1 : 1));
-    const farEdges = far.reduce((sum, n) => sum + (degree.get(n) ?? budget), 0);
-    let exact: ScoredId[] = [];
-    for (let tested = 0, size = firstBatch ?? Math.max(4 * limit, 64); tested < open.length; size *= 4) {
-      const batch = open.slice(tested, tested + size).map((i) => names[i]);
-      reach(await links.linksBetween(batch, far, farEdges), deep);
-      tested += batch.length;
-      exact = nearest.top(limit, open.slice(0, tested));
-      const next = open[tested];
-      const kth = exact[limit - 1];
-      if (next !== undefined && kth && (kth.score > upper[next] || (kth.score === upper[next] && CHUNK + kth.chunk_id < names[next]))) break;
-    }
-    const unseen = gain.reduce((a, b) => a + b, 0);
-    // every chunk left out of `open` scores below the k-th lower bound; an unseen chunk scores at most `unseen`
-    if (exact.length >= limit && exact[limit - 1].score > unseen) return exact;
-    reach(await links.chunksOf(far), deep);
-  }
-  return nearest.top(limit);
 }
 
 /** Slot-by-ordinal arrays not in use, per names table (one is taken per search in progress: searches overlap). */

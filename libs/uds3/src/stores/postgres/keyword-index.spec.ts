@@ -273,6 +273,19 @@ describe('ChunkIdsByNo', () => {
     none.set(1, 'a#0');
     expect(none.get(1)).toBeUndefined();
   });
+
+  it('counts a use while at most half full as the time the id came in', () => {
+    const ids = new ChunkIdsByNo(4);
+    ids.set(1, 'a#0');
+    ids.set(2, 'b#0');
+    expect(ids.get(1)).toBe('a#0'); // half full: 1 stays the oldest
+    ids.set(3, 'c#0');
+    expect(ids.get(2)).toBe('b#0'); // more than half full: 2 becomes the newest
+    ids.set(4, 'd#0');
+    ids.set(5, 'e#0');
+    ids.set(6, 'f#0');
+    expect([1, 2, 3, 4, 5, 6].map((no) => ids.get(no))).toEqual([undefined, 'b#0', undefined, 'd#0', 'e#0', 'f#0']);
+  });
 });
 
 describe('segmentsToMerge (tiered merging of small segments)', () => {
