@@ -174,11 +174,14 @@ describe('EntityWalkCache', () => {
     expect(cache.uncached(['kw:new', 'kw:other'], 500, 'seeds')).toEqual(['kw:new']);
   });
 
-  it('keeps no walkable set larger than half its memory', () => {
+  it('keeps no walkable set larger than half its memory, and says it was read (not to be read again at that version)', async () => {
     const cache = new EntityWalkCache(1_000);
     cache.knowWalkable('5', 500, Array.from({ length: 20 }, (_, i) => `kw:${i}`), () => true);
-    expect(cache.knowsWalkable(500)).toBe(false);
+    expect(cache.knowsWalkable(500)).toBe(true);
     expect(cache.uncached(['kw:absent'], 500, 'seeds')).toEqual(['kw:absent']);
+    expect(cache.mayWalk(['kw:absent'], 500)).toEqual(['kw:absent']);
+    await cache.walk('6', 500).seeds([], async () => []);
+    expect(cache.knowsWalkable(500)).toBe(false);
   });
 
   it('drops everything at a newer version or another hub threshold', async () => {

@@ -236,7 +236,7 @@ export class EntityWalkCache {
    * that is not among them is no walkable seed, known without a statement (most query words name no entity node:
    * 57 % of hybrid searches at 100,000 chunks read the graph for such words alone; bench/README.md).
    */
-  private walkable: { ids: Set<string>; covers: (id: string) => boolean } | undefined;
+  private walkable: { ids: Set<string>; covers: (id: string) => boolean } | 'too large' | undefined;
 
   constructor(readonly maxBytes: number) {}
 
@@ -264,7 +264,10 @@ export class EntityWalkCache {
     });
   }
 
-  /** Whether a walkable set is kept for the cache's current version and `maxFanout` (see `knowWalkable`). */
+  /**
+   * Whether the walkable set was read at the cache's current version for `maxFanout` (see `knowWalkable`): kept, or
+   * found too large to keep (then not read again until the version moves on).
+   */
   knowsWalkable(maxFanout: number): boolean {
     return this.walkable !== undefined && this.key?.maxFanout === maxFanout;
   }
@@ -277,11 +280,12 @@ export class EntityWalkCache {
   knowWalkable(version: string, maxFanout: number, ids: string[], covers: (id: string) => boolean): void {
     if (!this.moveTo(BigInt(version), maxFanout)) return;
     const bytes = ids.reduce((sum, id) => sum + 48 + 2 * id.length, 0);
-    this.walkable = bytes <= this.maxBytes / 2 ? { ids: new Set(ids), covers } : undefined;
+    this.walkable = bytes <= this.maxBytes / 2 ? { ids: new Set(ids), covers } : 'too large';
   }
 
   private knownUnwalkable(id: string): boolean {
-    return this.walkable !== undefined && this.walkable.covers(id) && !this.walkable.ids.has(id);
+    const walkable = this.walkable;
+    return typeof walkable === 'object' && walkable.covers(id) && !walkable.ids.has(id);
   }
 
   /** Makes `version` and `maxFanout` the cache's, emptying it when they differ; false if `version` is older. */

@@ -28,6 +28,9 @@ export class PgGraphStore implements GraphStore {
   private readonly cache: ChunkListCache | undefined;
   /** Seeds and entity neighbours of the graph's current version (`ds_graph_state`; none when 0 bytes). */
   private readonly walks: EntityWalkCache | undefined;
+  /** Whether searches keep the set of walkable seed nodes (from the warm-up on: see learnWalkable). */
+  private learnsWalkable = false;
+  private learning: Promise<void> | undefined;
 
   /**
    * `cacheBytes`: memory for what graph searches keep between searches (default 64 MiB; 0 = none): 7/8 for the
@@ -248,10 +251,6 @@ export class PgGraphStore implements GraphStore {
     }
     return read;
   }
-
-  /** Whether searches keep the set of walkable seed nodes (from the warm-up on: see learnWalkable). */
-  private learnsWalkable = false;
-  private learning: Promise<void> | undefined;
 
   /**
    * Reads every walkable keyword and citation node with the graph's version, in one statement (one snapshot), into
