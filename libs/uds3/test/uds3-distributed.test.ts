@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { createUds3 } from '../src/factory.js';
+import type { DocumentInput } from '../src/model.js';
 import type { VectorStore } from '../src/stores/interfaces.js';
 import type { PgMetadataStore } from '../src/stores/postgres/pg-metadata-store.js';
 import type { Uds3 } from '../src/uds3.js';
@@ -32,6 +33,18 @@ const anotherInstance = () =>
     graph: { kind: 'postgres' },
     embedder: { kind: 'hashing', dimension: 128 },
   });
+
+/** The graph walk's own statements among those recorded. */
+const graphSteps = (statements: string[]) => statements.filter((t) => t.includes('ds_graph_first_step'));
+
+/** After `writer` ingests `doc`, a hybrid search by `searcher` reads the graph again and scores the new document. */
+async function expectGraphWriteSeen(searcher: Uds3, writer: Uds3, hybrid: object, doc: DocumentInput, statements: string[]) {
+  await writer.ingest([doc]);
+  statements.length = 0;
+  const after = await searcher.search(hybrid);
+  expect(graphSteps(statements)).not.toEqual([]);
+  expect(after.results.find((r) => r.document_id === doc.id)?.scores.graph).toBeGreaterThan(0);
+}
 
 describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
   beforeAll(async () => {
@@ -105,13 +118,10 @@ describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
     try {
       expect((await uds3.search(hybrid)).results).toEqual(before.results);
       expect(statements.some((t) => t.includes('ds_graph_state'))).toBe(true); // in the keyword listing
-      expect(statements.filter((t) => t.includes('ds_graph_first_step'))).toEqual([]);
+      expect(graphSteps(statements)).toEqual([]);
       // another instance writes the graph: the version read with the keyword statement is newer, and the walk reads
-      await other.ingest([{ id: 'neu', title: 'Neu', content: `Auch Solarparks fallen unter § 35 BauGB. ${para('Solarpark', 2)}`, domain: 'energie', language: 'de' }]);
-      statements.length = 0;
-      const after = await uds3.search(hybrid);
-      expect(statements.some((t) => t.includes('ds_graph_first_step'))).toBe(true);
-      expect(after.results.find((r) => r.document_id === 'neu')?.scores.graph).toBeGreaterThan(0);
+      const neu = { id: 'neu', title: 'Neu', content: `Auch Solarparks fallen unter § 35 BauGB. ${para('Solarpark', 2)}`, domain: 'energie', language: 'de' };
+      await expectGraphWriteSeen(uds3, other, hybrid, neu, statements);
     } finally {
       restore();
       await other.deleteDocuments(['neu']);
@@ -126,14 +136,11 @@ describe('Uds3 on PostgreSQL + CouchDB + Chroma', () => {
     const { statements, restore } = recordStatements(db.dataSource);
     try {
       const before = await replica.search(hybrid);
-      expect(statements.filter((t) => t.includes('ds_graph_first_step'))).toEqual([]);
+      expect(graphSteps(statements)).toEqual([]);
       expect(before.results.some((r) => r.document_id === 'zauber')).toBe(false);
       // "Zauberwort", frequent in a new document, becomes a keyword node: the graph's version moves on
-      await uds3.ingest([{ id: 'zauber', title: 'Zauberwort', content: `Zauberwort hier, Zauberwort dort. ${para('Zauberwort', 3)}`, domain: 'bau', language: 'de' }]);
-      statements.length = 0;
-      const after = await replica.search(hybrid);
-      expect(statements.some((t) => t.includes('ds_graph_first_step'))).toBe(true);
-      expect(after.results.find((r) => r.document_id === 'zauber')?.scores.graph).toBeGreaterThan(0);
+      const zauber = { id: 'zauber', title: 'Zauberwort', content: `Zauberwort hier, Zauberwort dort. ${para('Zauberwort', 3)}`, domain: 'bau', language: 'de' };
+      await expectGraphWriteSeen(replica, uds3, hybrid, zauber, statements);
     } finally {
       restore();
       await uds3.deleteDocuments(['zauber']);
