@@ -184,6 +184,8 @@ async function rank(
 
 /** Slot-by-ordinal arrays not in use, per names table (one is taken per search in progress: searches overlap). */
 const freeSlotArrays = new WeakMap<NamesTable, Int32Array[]>();
+/** At most this many kept per names table; more searches at once allocate their own, collected after. */
+const MAX_FREE_SLOT_ARRAYS = 4;
 
 /**
  * The smallest distance found so far from each seed to each chunk reached: one flat array, a row of `seedCount`
@@ -241,13 +243,13 @@ class NearestDistances {
     for (const s of from) if (s.depth + 1 < d[at + s.seed]) d[at + s.seed] = s.depth + 1;
   }
 
-  /** Hands the slot-by-ordinal array back, cleared, for another search. */
+  /** Hands the slot-by-ordinal array back, cleared, for another search (a few are kept: 4 bytes per name each). */
   release(): void {
     if (!this.table || !this.rowOf) return;
     for (const o of this.byOrdinal) this.rowOf[o] = 0;
     let free = freeSlotArrays.get(this.table);
     if (!free) freeSlotArrays.set(this.table, (free = []));
-    free.push(this.rowOf);
+    if (free.length < MAX_FREE_SLOT_ARRAYS) free.push(this.rowOf);
     this.rowOf = undefined;
   }
 
