@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { l2normalise, type Embedder } from './embedder.js';
 
@@ -20,7 +20,8 @@ export class OnnxEmbedder implements Embedder {
   private constructor(
     readonly name: string,
     readonly dimension: number,
-    private readonly session: ort.InferenceSession,
+    private readonly ort: typeof Ort,
+    private readonly session: Ort.InferenceSession,
     private readonly tokenizer: Tokenizer,
     private readonly maxLength: number,
     private readonly batchSize: number,
@@ -36,10 +37,12 @@ export class OnnxEmbedder implements Embedder {
     const tokenizer = new Tokenizer(tokenizerJson, existsSync(configPath) ? JSON.parse(await readFile(configPath, 'utf8')) : {});
     // tokenizers.js leaves out-of-vocabulary words of WordLevel/WordPiece models undefined: map them to the unknown token
     const unkId = tokenizer.token_to_id(tokenizerJson.model?.unk_token ?? '[UNK]') ?? 0;
+    // loaded here, not on import: a service on the hashing embedder never maps ONNX Runtime's 45 MB native library
+    const ort = await import('onnxruntime-node');
     const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
-    const probe = new OnnxEmbedder(`onnx:${dir}`, 0, session, tokenizer, options.maxLength ?? 256, options.batchSize ?? 16, unkId);
+    const probe = new OnnxEmbedder(`onnx:${dir}`, 0, ort, session, tokenizer, options.maxLength ?? 256, options.batchSize ?? 16, unkId);
     const [v] = await probe.embed(['dimension probe']);
-    return new OnnxEmbedder(`onnx:${dir}`, v.length, session, tokenizer, options.maxLength ?? 256, options.batchSize ?? 16, unkId);
+    return new OnnxEmbedder(`onnx:${dir}`, v.length, ort, session, tokenizer, options.maxLength ?? 256, options.batchSize ?? 16, unkId);
   }
 
   async embed(texts: string[]): Promise<Float32Array[]> {
@@ -54,12 +57,12 @@ export class OnnxEmbedder implements Embedder {
     const ids = new BigInt64Array(texts.length * seq);
     const mask = new BigInt64Array(texts.length * seq);
     encoded.forEach((e: number[], b: number) => e.forEach((id: number, t: number) => ((ids[b * seq + t] = BigInt(id)), (mask[b * seq + t] = 1n))));
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, Ort.Tensor> = {};
     const dims = [texts.length, seq];
     for (const name of this.session.inputNames) {
-      if (name === 'input_ids') feeds[name] = new ort.Tensor('int64', ids, dims);
-      else if (name === 'attention_mask') feeds[name] = new ort.Tensor('int64', mask, dims);
-      else if (name === 'token_type_ids') feeds[name] = new ort.Tensor('int64', new BigInt64Array(ids.length), dims);
+      if (name === 'input_ids') feeds[name] = new this.ort.Tensor('int64', ids, dims);
+      else if (name === 'attention_mask') feeds[name] = new this.ort.Tensor('int64', mask, dims);
+      else if (name === 'token_type_ids') feeds[name] = new this.ort.Tensor('int64', new BigInt64Array(ids.length), dims);
       else throw new Error(`embedding model has an unexpected input "${name}"`);
     }
     const results = await this.session.run(feeds);
