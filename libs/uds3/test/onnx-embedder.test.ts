@@ -3,9 +3,11 @@
  * writer): last_hidden_state = Gather(E, input_ids), with a WordLevel tokenizer.json. The embedder must return
  * the L2-normalised mean of E's rows over the attended tokens — checked numerically in float64.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs/minimal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxEmbedder } from '../src/embed/onnx-embedder.js';
@@ -122,5 +124,21 @@ describe('OnnxEmbedder', () => {
 
   it('refuses a directory without a model', async () => {
     await expect(OnnxEmbedder.load(join(dir, 'missing'))).rejects.toThrow(/lacks/);
+  });
+});
+
+describe('the library on the hashing embedder', () => {
+  // a fresh process (this one has loaded ONNX Runtime above), importing the build `npm test` made
+  const library = join(dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
+  const onnxRuntimeLoaded = (script: string) =>
+    execFileSync(process.execPath, ['--input-type=module', '-e', `${script}
+      const { createRequire } = await import('node:module');
+      const cache = createRequire(import.meta.url).cache;
+      console.log(Object.keys(cache).some((file) => file.includes('onnxruntime-node')));`]).toString().trim();
+
+  it('does not load ONNX Runtime (a 45 MB native library) until an ONNX embedder is loaded', () => {
+    expect(onnxRuntimeLoaded(`const uds3 = await import(${JSON.stringify(library)}); await uds3.createEmbedder({ kind: 'hashing' });`)).toBe('false');
+    // the check sees a load: the same process loading an ONNX embedder's runtime
+    expect(onnxRuntimeLoaded(`await import(${JSON.stringify(library)}); await import('onnxruntime-node');`)).toBe('true');
   });
 });
